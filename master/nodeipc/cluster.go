@@ -56,10 +56,9 @@ func (c *Channel) handleCluster(m map[string]json.RawMessage) {
 		if err != nil {
 			c.logf("nodeipc: ack exitedAfterDisconnect: %v", err)
 		}
-	case "close":
-		// naught keeps shared sockets open for the registry's life (P15).
-		c.logf("nodeipc: worker closed handle %s", jsString(m, "key"))
-	case "online", "listening":
+	case "close", "online", "listening":
+		// Informational. naught keeps shared sockets open for the
+		// registry's life (P15), so a worker's close changes nothing.
 	default:
 		c.logf("nodeipc: cluster act %q ignored", act)
 	}

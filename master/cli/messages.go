@@ -1,0 +1,20 @@
+package cli
+
+// The original CLI's exact words (SPEC Appendix A). Scripts grep these:
+// keep them byte for byte.
+const (
+	msgServerNotRunning    = "server not running\n"
+	msgCrashedWithoutBoot  = "The server crashed without booting. Check stderr.log.\n"
+	msgUnableToStartDaemon = "unable to start daemon: %s\n"
+	msgNoAnswerIPC         = "unable to connect to ipc-file `%s`\n\n1. the ipc file specified is invalid, or\n2. the daemon process died unexpectedly\n"
+	msgRemovingOldIPC      = "unable to connect to ipc-file `%s`\n\nremoving the ipc-file and attempting to continue\n"
+	msgWorkersOnline       = "workers online: %d\n"
+	msgWaitingForShutdown  = "Waiting for shutdown already in progress.\nIf it hangs, Ctrl+C this command and try it again with --timeout 1\n"
+	msgDone                = "done\n"
+	msgDeployInProgress    = "Deploy already in progress. Press Ctrl+C to abort.\n"
+	msgDeployFailed        = "Deploy failed. Check stderr.log and usage of 'online' and 'shutdown' events.\n"
+	msgBootupNeverSucceed  = "Bootup never succeeded. Check stderr.log and usage of 'online' and 'shutdown' events.\n"
+	msgAbortingDeploy      = "aborting deploy\n"
+	msgDeployAborted       = "deploy aborted\n"
+	msgNoDeployInProgress  = "no deploy in progress\n"
+)

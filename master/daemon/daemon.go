@@ -1,0 +1,273 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	pid1 "naught/init"
+	"naught/logsink"
+	"naught/master"
+	"naught/master/control"
+	"naught/master/listeners"
+	"naught/master/workerproc"
+	"naught/reaper"
+	"naught/signals"
+)
+
+// Config is everything a daemon needs, with every path already absolute.
+// The CLI builds it; in daemon mode it travels to the detached process as
+// JSON.
+type Config struct {
+	Program     string   `json:"program"`
+	Args        []string `json:"args"`
+	NodeArgs    []string `json:"nodeArgs"`
+	WorkerCount int      `json:"workerCount"`
+	IPCFile     string   `json:"ipcFile"`
+	// IPCMode is the control socket's permission bits (0 = 0600); IPCGroup
+	// its group (-1 = leave).
+	IPCMode  uint32 `json:"ipcMode"`
+	IPCGroup int    `json:"ipcGroup"`
+	PidFile  string `json:"pidFile"` // "" = none
+	Log      string `json:"log"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	// MaxLogSize is the size at which a log file rotates.
+	MaxLogSize int64    `json:"maxLogSize"`
+	Cwd        string   `json:"cwd"`
+	Env        []string `json:"env"`
+	// StopTimeout bounds a stop that a signal asked for: the stragglers are
+	// then killed (0 = wait for ever).
+	StopTimeout time.Duration `json:"stopTimeout"`
+	// Backoff is the crash-loop restart policy (zero = the default).
+	Backoff master.Backoff `json:"backoff"`
+}
+
+// Run runs a daemon until its workers have shut down. Every event goes to
+// announce too, if not nil (the CLI that started it). It returns
+// master.ErrBootFailed when the first workers died before they were online.
+func Run(ctx context.Context, cfg Config, announce func(control.Event)) (err error) {
+	if err := makeDirs(cfg); err != nil {
+		return err
+	}
+	log, err := logsink.Open(cfg.Log, os.Stderr)
+	if err != nil {
+		return fmt.Errorf("unable to open the log %s: %w", cfg.Log, err)
+	}
+	defer closeAll(&err, log)
+	stdout, err := logsink.Open(cfg.Stdout, os.Stdout)
+	if err != nil {
+		return fmt.Errorf("unable to open the workers' stdout log %s: %w", cfg.Stdout, err)
+	}
+	defer closeAll(&err, stdout)
+	stderr, err := logsink.Open(cfg.Stderr, os.Stderr)
+	if err != nil {
+		return fmt.Errorf("unable to open the workers' stderr log %s: %w", cfg.Stderr, err)
+	}
+	defer closeAll(&err, stderr)
+	logf := func(format string, args ...any) { log.WriteLine(fmt.Sprintf(format, args...)) }
+
+	if _, err := pid1.Setup(); err != nil {
+		return err
+	}
+	parent, err := OpenParentChannel()
+	if err != nil {
+		logf("unable to open the channel to naught's Node.js parent: %v", err)
+	}
+	if parent != nil {
+		defer parent.Close()
+	}
+
+	registry := listeners.NewRegistry()
+	defer closeAll(&err, registry)
+	thread := pid1.NewThreadSpawner()
+	defer thread.Close()
+	reap := reaper.New()
+
+	var server *control.Server
+	emit := func(ev control.Event) {
+		line := ev.String()
+		if ev.Message != "" {
+			line += "\n" + ev.Message
+		}
+		log.WriteLine(line)
+		if server != nil {
+			server.Broadcast(ev)
+		}
+		if parent != nil {
+			parent.Send(ev)
+		}
+		if announce != nil {
+			announce(ev)
+		}
+	}
+
+	m, err := master.New(master.Config{
+		WorkerCount: cfg.WorkerCount,
+		Env:         cfg.Env,
+		Dir:         cfg.Cwd,
+		Spawner: workerproc.New(workerproc.Config{
+			Program:        cfg.Program,
+			Args:           cfg.Args,
+			NodeArgs:       cfg.NodeArgs,
+			ShutdownSignal: syscall.SIGTERM,
+			Listeners:      registry,
+			Reaper:         reap,
+			Thread:         thread,
+			Stdout:         stdout,
+			Stderr:         stderr,
+			Logf:           logf,
+		}),
+		Emit:    func(e master.Event) { emit(ToWire(e)) },
+		Logf:    logf,
+		Backoff: cfg.Backoff,
+	})
+	if err != nil {
+		return err
+	}
+
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	sigDone := make(chan error, 1)
+	sigReady := make(chan struct{})
+	sigLoop := &signals.Loop{
+		Ready:   func() { close(sigReady) },
+		Handler: signalHandler{m: m, stopTimeout: cfg.StopTimeout, sinks: []logsink.Sink{log, stdout, stderr}, logf: logf},
+		Reap:    reap.Reap,
+		Logf:    logf,
+	}
+	go func() { sigDone <- sigLoop.Run(loopCtx) }()
+	defer func() { stopLoops(); <-sigDone }()
+	// Until the loop subscribes, SIGTERM would kill naught outright.
+	<-sigReady
+
+	server, err = control.Listen(control.ServerOptions{
+		Path:      cfg.IPCFile,
+		Mode:      os.FileMode(cfg.IPCMode),
+		Group:     cfg.IPCGroup,
+		OnRequest: func(req control.Request) { dispatch(m, cfg.Cwd, req) },
+		Logf:      logf,
+	})
+	if err != nil {
+		return fmt.Errorf("unable to listen on the ipc-file: %w", err)
+	}
+	defer closeAll(&err, server)
+	emit(control.Event{Event: control.EventIpcListening, Count: &control.Counts{}})
+
+	if cfg.PidFile != "" {
+		if err := writePidFile(cfg.PidFile); err != nil {
+			return err
+		}
+		defer removePidFile(cfg.PidFile, logf)
+	}
+	return m.Run(ctx)
+}
+
+// ToWire converts a master event to the control protocol's form.
+func ToWire(e master.Event) control.Event {
+	ev := control.Event{
+		Event:   string(e.Name),
+		Count:   &control.Counts{Booting: e.Counts.Booting, Online: e.Counts.Online, Dying: e.Counts.Dying, NewOnline: e.Counts.NewOnline},
+		Message: e.Message,
+	}
+	if e.WaitingFor != master.WaitingForNothing {
+		w := string(e.WaitingFor)
+		ev.WaitingFor = &w
+	}
+	for _, w := range e.Workers {
+		ev.Workers = append(ev.Workers, control.WorkerStatus{Number: w.Number, Pid: w.Pid, State: w.State, Restarts: w.Crashes, NextRestartSeconds: w.RestartIn})
+	}
+	return ev
+}
+
+// dispatch turns a control request into a call on the master.
+func dispatch(m *master.Master, cwd string, req control.Request) {
+	var timeout time.Duration
+	if req.Timeout != nil && *req.Timeout > 0 {
+		timeout = time.Duration(*req.Timeout * float64(time.Second))
+	}
+	switch req.Action {
+	case control.ActionStatus:
+		m.Status()
+	case control.ActionDeploy:
+		dir := req.Cwd
+		if dir != "" && !filepath.IsAbs(dir) {
+			dir = filepath.Join(cwd, dir)
+		}
+		m.Deploy(master.DeployRequest{WorkerCount: req.NewWorkerCount, Env: req.Environment, Dir: dir, Timeout: timeout})
+	case control.ActionDeployAbort:
+		m.DeployAbort()
+	case control.ActionShutdown:
+		m.Shutdown(timeout)
+	default:
+		m.Unrecognized()
+	}
+}
+
+type signalHandler struct {
+	m           *master.Master
+	stopTimeout time.Duration
+	sinks       []logsink.Sink
+	logf        func(format string, args ...any)
+}
+
+func (h signalHandler) Deploy() { h.m.Deploy(master.DeployRequest{}) }
+func (h signalHandler) Stop()   { h.m.Shutdown(h.stopTimeout) }
+func (h signalHandler) ReopenLogs() {
+	for _, s := range h.sinks {
+		if err := s.Reopen(); err != nil {
+			h.logf("unable to reopen a log: %v", err)
+		}
+	}
+}
+func (h signalHandler) Forward(sig os.Signal) {
+	if s, ok := sig.(syscall.Signal); ok {
+		h.m.Forward(s)
+	}
+}
+
+// makeDirs creates the folders of the files the daemon will create.
+func makeDirs(cfg Config) error {
+	for _, p := range []string{cfg.IPCFile, cfg.PidFile, cfg.Log, cfg.Stdout, cfg.Stderr} {
+		if p == "" || p == "-" || p == "/dev/null" {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("unable to create the folder of %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func writePidFile(path string) error {
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("unable to write the pid-file: %w", err)
+	}
+	return nil
+}
+
+// removePidFile removes path if it still names this process.
+func removePidFile(path string, logf func(string, ...any)) {
+	b, err := os.ReadFile(path)
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		logf("unable to remove the pid-file: %v", err)
+	}
+}
+
+type closer interface{ Close() error }
+
+// closeAll closes c, joining its error into *err.
+func closeAll(err *error, c closer) {
+	if cerr := c.Close(); cerr != nil {
+		*err = errors.Join(*err, cerr)
+	}
+}
