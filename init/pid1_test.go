@@ -1,7 +1,6 @@
 package pid1_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	pid1 "naught/init"
+	"naught/init/reexec"
 	"naught/reaper"
 )
 
@@ -45,7 +45,7 @@ func getSubreaper() (int32, error) {
 // would change the whole test process.
 func TestSetupBecomesSubreaper(t *testing.T) {
 	t.Parallel()
-	out := runHelperProcess(t, time.Minute, "subreaper")
+	out := helpers.Run(t, time.Minute, "subreaper")
 	require.Equal(t, "subreaper before=0 after=1\n", out)
 }
 
@@ -120,60 +120,11 @@ func TestThreadSpawnerPanicsAndClose(t *testing.T) {
 	require.Panics(t, func() { s.Do(func() {}) })
 }
 
-// longHelper is a helper process that keeps running; the test reads its
-// stdout line by line.
-type longHelper struct {
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan struct{} // closed once the helper is waited for
-}
-
-func startLongHelper(t *testing.T, name string) *longHelper {
-	t.Helper()
-	cmd, err := helperCmd(name)
-	require.NoError(t, err)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe() // the helper blocks reading it
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	h := &longHelper{cmd: cmd, lines: make(chan string, 16), done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			h.lines <- sc.Text()
-		}
-		close(h.lines)
-		_ = cmd.Wait() // killed by the test or its cleanup: the error is expected
-	}()
-	t.Cleanup(func() {
-		killGroup(t, cmd.Process.Pid)
-		_ = stdin.Close() // nothing to report: the helper is dead
-		<-h.done
-	})
-	return h
-}
-
-func (h *longHelper) line(t *testing.T) string {
-	t.Helper()
-	select {
-	case l, ok := <-h.lines:
-		require.True(t, ok, "helper ended early")
-		return l
-	case <-time.After(time.Minute):
-		t.Fatal("no line from helper within a minute")
-		return ""
-	}
-}
-
-// childPid reads "child <pid>" from the helper and registers a cleanup that
+// childPid reads "child <pid>" from helper h and registers a cleanup that
 // kills that child if it is still around.
-func (h *longHelper) childPid(t *testing.T) int {
+func childPid(t *testing.T, h *reexec.Child) int {
 	t.Helper()
-	l := h.line(t)
+	l := h.Line(t)
 	pid, err := strconv.Atoi(strings.TrimPrefix(l, "child "))
 	require.NoError(t, err, "line %q", l)
 	t.Cleanup(func() {
@@ -187,14 +138,14 @@ func (h *longHelper) childPid(t *testing.T) int {
 
 // dead reports whether pid is gone or a zombie.
 func dead(pid int) (bool, error) {
-	st, err := readProcStat(pid)
+	st, err := reexec.Stat(pid)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return st.state == 'Z' || st.state == 'X', nil
+	return st.State == 'Z' || st.State == 'X', nil
 }
 
 // TestPdeathsigWithThreadSpawner: a child started on the spawner's thread
@@ -202,22 +153,22 @@ func dead(pid int) (bool, error) {
 // spawner being closed, and is killed when its parent is SIGKILLed.
 func TestPdeathsigWithThreadSpawner(t *testing.T) {
 	t.Parallel()
-	h := startLongHelper(t, "pdeathsig")
-	child := h.childPid(t)
-	require.Equal(t, "churned", h.line(t))
+	h := helpers.Start(t, "pdeathsig")
+	child := childPid(t, h)
+	require.Equal(t, "churned", h.Line(t))
 
-	st, err := readProcStat(child)
+	st, err := reexec.Stat(child)
 	require.NoError(t, err)
-	require.Equal(t, h.cmd.Process.Pid, st.ppid)
-	require.NotEqual(t, byte('Z'), st.state, "child died while its parent lives")
+	require.Equal(t, h.Pid, st.PPid)
+	require.NotEqual(t, byte('Z'), st.State, "child died while its parent lives")
 
-	require.NoError(t, unix.Kill(h.cmd.Process.Pid, unix.SIGKILL))
+	require.NoError(t, unix.Kill(h.Pid, unix.SIGKILL))
 	select {
-	case <-h.done:
+	case <-h.Done():
 	case <-time.After(time.Minute):
 		t.Fatal("helper not dead within a minute of SIGKILL")
 	}
-	require.NoError(t, pollUntil(time.Minute, func() (bool, error) { return dead(child) }),
+	require.NoError(t, reexec.PollUntil(time.Minute, func() (bool, error) { return dead(child) }),
 		"child %d outlived its SIGKILLed parent", child)
 }
 
@@ -253,11 +204,11 @@ func helperPdeathsig(...string) error {
 // ThreadSpawner prevents.
 func TestPdeathsigNaive(t *testing.T) {
 	t.Parallel()
-	h := startLongHelper(t, "pdeathsig-naive")
-	child := h.childPid(t)
-	require.NoError(t, pollUntil(time.Minute, func() (bool, error) { return dead(child) }),
+	h := helpers.Start(t, "pdeathsig-naive")
+	child := childPid(t, h)
+	require.NoError(t, reexec.PollUntil(time.Minute, func() (bool, error) { return dead(child) }),
 		"child %d did not receive its Pdeathsig when the forking thread ended", child)
-	parentDead, err := dead(h.cmd.Process.Pid)
+	parentDead, err := dead(h.Pid)
 	require.NoError(t, err)
 	require.False(t, parentDead, "the parent process itself died")
 }
@@ -313,11 +264,11 @@ func TestPID1InPidNamespace(t *testing.T) {
 		t.Skipf("unshare %s not permitted here (needs root or user namespaces): %v: %s",
 			strings.Join(ns, " "), err, out)
 	}
-	cmd, err := helperCmd("pid1")
+	cmd, err := helpers.Command("pid1")
 	require.NoError(t, err)
 	cmd.Args = append(append([]string{unshare}, ns...), cmd.Args...)
 	cmd.Path = unshare
-	out := runToCompletion(t, time.Minute, cmd)
+	out := reexec.RunCmd(t, time.Minute, cmd)
 	require.Contains(t, out, "pid 1, orphans reaped: ")
 	t.Log(strings.TrimSpace(out))
 }
@@ -358,12 +309,12 @@ func helperPID1(...string) error {
 	case <-time.After(time.Minute):
 		return errors.New("shell exit never delivered")
 	}
-	err = pollUntil(time.Minute, func() (bool, error) {
-		kids, err := childrenOf(1)
+	err = reexec.PollUntil(time.Minute, func() (bool, error) {
+		kids, err := reexec.Children(1)
 		return len(kids) == 0 && r.Orphans() > 0, err
 	})
 	if err != nil {
-		kids, _ := childrenOf(1)
+		kids, _ := reexec.Children(1)
 		return fmt.Errorf("orphans %d, children left %v: %w", r.Orphans(), kids, err)
 	}
 	fmt.Printf("pid %d, orphans reaped: %d\n", os.Getpid(), r.Orphans())

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"naught/init/reexec"
 	"naught/reaper"
 )
 
@@ -71,7 +72,7 @@ func TestStartErrors(t *testing.T) {
 // none may be counted as an orphan.
 func TestStartRace(t *testing.T) {
 	t.Parallel()
-	out := runHelperProcess(t, 2*time.Minute, "start-race", "200")
+	out := helpers.Run(t, 2*time.Minute, "start-race", "200")
 	t.Log(strings.TrimSpace(out))
 }
 
@@ -174,8 +175,8 @@ func helperStartRace(args ...string) error {
 // intermediate's own exit to its Start channel.
 func TestOrphansAreReaped(t *testing.T) {
 	t.Parallel()
-	helpersUsed.Store("spawn-orphans", true) // started by the "orphans" helper
-	out := runHelperProcess(t, time.Minute, "orphans")
+	helpers.MarkUsed("spawn-orphans") // started by the "orphans" helper
+	out := helpers.Run(t, time.Minute, "orphans")
 	t.Log(strings.TrimSpace(out))
 }
 
@@ -188,7 +189,7 @@ func helperOrphans(...string) error {
 	defer cancel()
 	go r.Run(ctx)
 
-	cmd, err := helperCmd("spawn-orphans", "20", "5")
+	cmd, err := helpers.Command("spawn-orphans", "20", "5")
 	if err != nil {
 		return err
 	}
@@ -213,12 +214,12 @@ func helperOrphans(...string) error {
 		return errors.New("spawner exit never delivered")
 	}
 	const want = 25
-	err = pollUntil(time.Minute, func() (bool, error) {
-		kids, err := childrenOf(os.Getpid())
+	err = reexec.PollUntil(time.Minute, func() (bool, error) {
+		kids, err := reexec.Children(os.Getpid())
 		return r.Orphans() >= want && len(kids) == 0, err
 	})
 	if err != nil {
-		kids, _ := childrenOf(os.Getpid())
+		kids, _ := reexec.Children(os.Getpid())
 		return fmt.Errorf("orphans %d (want %d), children left %v: %w", r.Orphans(), want, kids, err)
 	}
 	if got := r.Orphans(); got != want {
@@ -263,13 +264,13 @@ func helperSpawnOrphans(args ...string) error {
 		}
 		pids = append(pids, cmd.Process.Pid)
 	}
-	err = pollUntil(time.Minute, func() (bool, error) {
+	err = reexec.PollUntil(time.Minute, func() (bool, error) {
 		for _, pid := range pids {
-			st, err := readProcStat(pid)
+			st, err := reexec.Stat(pid)
 			if err != nil {
 				return false, err // it is our unreaped child: stat must exist
 			}
-			if st.state != 'Z' {
+			if st.State != 'Z' {
 				return false, nil
 			}
 		}
@@ -291,7 +292,7 @@ func TestOrphanBurst(t *testing.T) {
 		t.Skip("burst of 10,000 processes skipped in -short mode")
 	}
 	t.Parallel()
-	out := runHelperProcess(t, 3*time.Minute, "burst", "10", "1000")
+	out := helpers.Run(t, 3*time.Minute, "burst", "10", "1000")
 	t.Log(strings.TrimSpace(out))
 }
 
@@ -299,7 +300,7 @@ func BenchmarkReapOrphan(b *testing.B) {
 	// b.N orphans, made by shells of at most 1,000 each.
 	shells := (b.N + 999) / 1000
 	per := (b.N + shells - 1) / shells
-	out := runHelperProcess(b, 5*time.Minute, "burst", strconv.Itoa(shells), strconv.Itoa(per))
+	out := helpers.Run(b, 5*time.Minute, "burst", strconv.Itoa(shells), strconv.Itoa(per))
 	var orphans, shellsOut, cpuUS, wallMS int
 	if _, err := fmt.Sscanf(out, "orphans=%d shells=%d cpu_us=%d wall_ms=%d", &orphans, &shellsOut, &cpuUS, &wallMS); err != nil {
 		b.Fatalf("parse helper output %q: %v", out, err)
@@ -361,14 +362,14 @@ func helperBurst(args ...string) error {
 	// ends the wait through the /proc check.
 	want := uint64(shells*per + shells)
 	polls := 0
-	err = pollUntil(2*time.Minute, func() (bool, error) {
+	err = reexec.PollUntil(2*time.Minute, func() (bool, error) {
 		if r.Orphans() >= want {
 			return true, nil
 		}
 		if polls++; polls%200 != 0 {
 			return false, nil
 		}
-		kids, err := childrenOf(os.Getpid())
+		kids, err := reexec.Children(os.Getpid())
 		return len(kids) == 0, err
 	})
 	wall := time.Since(start)
@@ -376,7 +377,7 @@ func helperBurst(args ...string) error {
 	if err2 := unix.Getrusage(unix.RUSAGE_SELF, &after); err2 != nil {
 		return err2
 	}
-	kids, err2 := childrenOf(os.Getpid())
+	kids, err2 := reexec.Children(os.Getpid())
 	if err2 != nil {
 		return err2
 	}

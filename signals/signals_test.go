@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"naught/init/reexec"
 	"naught/signals"
 )
 
@@ -88,11 +89,11 @@ func helperLoop(...string) error {
 
 // startLoop starts the "loop" helper and waits for its initial reap and
 // readiness.
-func startLoop(t *testing.T) *longHelper {
+func startLoop(t *testing.T) *reexec.Child {
 	t.Helper()
-	h := startLongHelper(t, "loop")
-	require.Equal(t, "reap", h.line(t), "the initial Reap comes before Ready")
-	require.Equal(t, "ready", h.line(t))
+	h := helpers.Start(t, "loop")
+	require.Equal(t, "reap", h.Line(t), "the initial Reap comes before Ready")
+	require.Equal(t, "ready", h.Line(t))
 	return h
 }
 
@@ -137,13 +138,13 @@ func TestLoopDispatch(t *testing.T) {
 		{unix.SIGHUP, "deploy"},
 	}
 	for _, c := range cases {
-		require.NoError(t, unix.Kill(h.pid, c.sig))
+		require.NoError(t, unix.Kill(h.Pid, c.sig))
 		want := c.want
 		if want == "" {
-			require.NoError(t, unix.Kill(h.pid, unix.SIGUSR1))
+			require.NoError(t, unix.Kill(h.Pid, unix.SIGUSR1))
 			want = "reopen"
 		}
-		require.Equal(t, want, h.line(t), "after %v", c.sig)
+		require.Equal(t, want, h.Line(t), "after %v", c.sig)
 	}
 }
 
@@ -157,17 +158,17 @@ func TestLoopBurst(t *testing.T) {
 	burst := []unix.Signal{sigRTMIN + 3, unix.SIGWINCH, unix.SIGUSR2, unix.SIGUSR1, unix.SIGHUP, unix.SIGTERM}
 	want := []string{"forward 37", "forward 28", "forward 12", "reopen", "deploy", "stop"}
 	for _, s := range burst {
-		require.NoError(t, unix.Kill(h.pid, s))
+		require.NoError(t, unix.Kill(h.Pid, s))
 	}
 	var got []string
 	for range burst {
-		got = append(got, h.line(t))
+		got = append(got, h.Line(t))
 	}
 	require.ElementsMatch(t, want, got)
 	t.Logf("sent %v, handled %v", want, got)
 	// Nothing more: the next line belongs to this signal.
-	require.NoError(t, unix.Kill(h.pid, unix.SIGUSR1))
-	require.Equal(t, "reopen", h.line(t))
+	require.NoError(t, unix.Kill(h.Pid, unix.SIGUSR1))
+	require.Equal(t, "reopen", h.Line(t))
 }
 
 // TestLoopStopUnsubscribes: after Run returns, SIGTERM has its default
@@ -175,52 +176,17 @@ func TestLoopBurst(t *testing.T) {
 func TestLoopStopUnsubscribes(t *testing.T) {
 	t.Parallel()
 	h := startLoop(t)
-	require.NoError(t, unix.Kill(h.pid, unix.SIGTERM))
-	require.Equal(t, "stop", h.line(t))
-	_, err := fmt.Fprintln(h.stdin, "stop")
+	require.NoError(t, unix.Kill(h.Pid, unix.SIGTERM))
+	require.Equal(t, "stop", h.Line(t))
+	_, err := fmt.Fprintln(h.Stdin, "stop")
 	require.NoError(t, err)
-	require.Equal(t, "stopped", h.line(t))
-	require.NoError(t, unix.Kill(h.pid, unix.SIGTERM))
+	require.Equal(t, "stopped", h.Line(t))
+	require.NoError(t, unix.Kill(h.Pid, unix.SIGTERM))
 	var exitErr *exec.ExitError
-	require.ErrorAs(t, h.wait(t), &exitErr)
+	require.ErrorAs(t, h.Wait(t), &exitErr)
 	ws := exitErr.Sys().(syscall.WaitStatus)
 	require.True(t, ws.Signaled(), "helper ended with %v", exitErr)
 	require.Equal(t, syscall.SIGTERM, ws.Signal())
-}
-
-// startGroup starts sh -c script as the leader of a new process group and
-// returns it with its stdout lines. The group is SIGKILLed at cleanup.
-func startGroup(t *testing.T, script string) (*exec.Cmd, <-chan string) {
-	t.Helper()
-	cmd := exec.Command("sh", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	pgid := cmd.Process.Pid
-	t.Cleanup(func() { killGroup(t, pgid) })
-	return cmd, lines
-}
-
-func nextLine(t *testing.T, lines <-chan string) string {
-	t.Helper()
-	select {
-	case l, ok := <-lines:
-		require.True(t, ok, "output ended early")
-		return l
-	case <-time.After(time.Minute):
-		t.Fatal("no line within a minute")
-		return ""
-	}
 }
 
 // TestForwardToGroupsReachesWholeGroup: two shells in one process group,
@@ -232,18 +198,18 @@ trap 'echo got-leader; exit 0' USR2
 sh -c 'trap "echo got-member; exit 0" USR2; echo ready-member; sleep 1000 & wait' &
 echo ready-leader
 sleep 1000 & wait`
-	cmd, lines := startGroup(t, script)
-	ready := []string{nextLine(t, lines), nextLine(t, lines)}
+	sh := reexec.StartCmd(t, exec.Command("sh", "-c", script))
+	ready := []string{sh.Line(t), sh.Line(t)}
 	require.ElementsMatch(t, []string{"ready-leader", "ready-member"}, ready)
 
 	gone := exec.Command("true")
 	gone.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, gone.Run())
 
-	require.NoError(t, signals.ForwardToGroups(unix.SIGUSR2, []int{gone.Process.Pid, cmd.Process.Pid}))
-	got := []string{nextLine(t, lines), nextLine(t, lines)}
+	require.NoError(t, signals.ForwardToGroups(unix.SIGUSR2, []int{gone.Process.Pid, sh.Pid}))
+	got := []string{sh.Line(t), sh.Line(t)}
 	require.ElementsMatch(t, []string{"got-leader", "got-member"}, got)
-	require.NoError(t, cmd.Wait())
+	require.NoError(t, sh.Wait(t))
 }
 
 func TestForwardToGroupsErrors(t *testing.T) {
@@ -304,13 +270,13 @@ func helperSigecho(...string) error {
 // worker's process group.
 func TestForwardEndToEnd(t *testing.T) {
 	t.Parallel()
-	worker := startLongHelper(t, "sigecho")
-	require.Equal(t, "ready", worker.line(t))
-	fwd := startLongHelper(t, "forwarder", strconv.Itoa(worker.pid))
-	require.Equal(t, "ready", fwd.line(t))
+	worker := helpers.Start(t, "sigecho")
+	require.Equal(t, "ready", worker.Line(t))
+	fwd := helpers.Start(t, "forwarder", strconv.Itoa(worker.Pid))
+	require.Equal(t, "ready", fwd.Line(t))
 	for range 3 {
-		require.NoError(t, unix.Kill(fwd.pid, unix.SIGUSR2))
-		require.Equal(t, "usr2", worker.line(t))
+		require.NoError(t, unix.Kill(fwd.Pid, unix.SIGUSR2))
+		require.Equal(t, "usr2", worker.Line(t))
 	}
 }
 
@@ -318,17 +284,17 @@ func TestForwardEndToEnd(t *testing.T) {
 // the worker having received it (its line read by the benchmark), and
 // reports the median.
 func BenchmarkForwardLatency(b *testing.B) {
-	worker := startLongHelper(b, "sigecho")
-	require.Equal(b, "ready", worker.line(b))
-	fwd := startLongHelper(b, "forwarder", strconv.Itoa(worker.pid))
-	require.Equal(b, "ready", fwd.line(b))
+	worker := helpers.Start(b, "sigecho")
+	require.Equal(b, "ready", worker.Line(b))
+	fwd := helpers.Start(b, "forwarder", strconv.Itoa(worker.Pid))
+	require.Equal(b, "ready", fwd.Line(b))
 	lat := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		t0 := time.Now()
-		if err := unix.Kill(fwd.pid, unix.SIGUSR2); err != nil {
+		if err := unix.Kill(fwd.Pid, unix.SIGUSR2); err != nil {
 			b.Fatal(err)
 		}
-		if l := worker.line(b); l != "usr2" {
+		if l := worker.Line(b); l != "usr2" {
 			b.Fatalf("worker said %q", l)
 		}
 		lat = append(lat, time.Since(t0))
@@ -344,9 +310,9 @@ func BenchmarkForwardLatency(b *testing.B) {
 func TestSignal34KillsGoProgram(t *testing.T) {
 	t.Parallel()
 	h := startLoop(t)
-	require.NoError(t, unix.Kill(h.pid, sigRTMIN))
+	require.NoError(t, unix.Kill(h.Pid, sigRTMIN))
 	var exitErr *exec.ExitError
-	require.ErrorAs(t, h.wait(t), &exitErr)
+	require.ErrorAs(t, h.Wait(t), &exitErr)
 	ws := exitErr.Sys().(syscall.WaitStatus)
 	require.True(t, ws.Signaled(), "helper ended with %v", exitErr)
 	require.Equal(t, syscall.Signal(34), ws.Signal())
