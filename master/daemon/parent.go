@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"naught/master/control"
 	"naught/master/nodeipc"
@@ -50,5 +51,13 @@ func (p *ParentChannel) Send(ev control.Event) {
 	_ = p.ch.Send(msg) // a parent that went away is not the daemon's problem
 }
 
-// Close closes the channel.
-func (p *ParentChannel) Close() error { return p.ch.Close() }
+// flushTimeout bounds how long Close waits for the last events to reach a
+// parent that has stopped reading.
+const flushTimeout = 2 * time.Second
+
+// Close delivers the events still queued (at most flushTimeout), then
+// closes the channel.
+func (p *ParentChannel) Close() error {
+	_ = p.ch.Flush(flushTimeout) // a parent that stopped reading loses the rest
+	return p.ch.Close()
+}

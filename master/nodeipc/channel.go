@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -76,13 +77,14 @@ type Channel struct {
 	opts Options
 	done chan struct{}
 
-	// Writer state, guarded by mu; the writer goroutine waits on cond.
+	// Writer state, guarded by mu; the writer goroutine and Flush wait on cond.
 	mu       sync.Mutex
 	cond     *sync.Cond
 	q        []*outMsg
 	inflight *outMsg // handle message written, awaiting ACK
 	toClose  []int   // fds the writer goroutine must close (it alone closes queued fds)
 	closed   bool
+	writing  bool  // a batch taken from q is being written
 	cause    error // why writes stopped, if not Close/EOF
 	seq      int64 // primary cluster seq counter for this channel
 	writerWG sync.WaitGroup
@@ -196,6 +198,30 @@ func (c *Channel) ExitedAfterDisconnect() bool { return c.exitedAfterDisconnect.
 // Done is closed after OnClose has returned and both goroutines have exited.
 func (c *Channel) Done() <-chan struct{} { return c.done }
 
+// Flush waits until every message queued so far has been written (and a
+// handle in flight acknowledged), or the channel is closed, but at most
+// timeout. Call it before Close when the last messages matter.
+func (c *Channel) Flush(timeout time.Duration) error {
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for !c.closed && (len(c.q) > 0 || c.inflight != nil || c.writing) {
+			c.cond.Wait()
+		}
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-flushed:
+		return nil
+	case <-t.C:
+		// The waiting goroutine ends with the channel's Close.
+		return fmt.Errorf("nodeipc: flush: messages still queued after %v", timeout)
+	}
+}
+
 // Close closes the channel; the worker sees EOF (and, unless Disconnect was
 // sent first, exits at once, P12). Queued messages are dropped. Idempotent;
 // it waits for the writer goroutine, not for OnClose (see Done).
@@ -244,7 +270,7 @@ func (c *Channel) enqueueLocked(m *outMsg) error {
 		return ErrClosed
 	}
 	c.q = append(c.q, m)
-	c.cond.Signal()
+	c.cond.Broadcast()
 	return nil
 }
 
@@ -273,7 +299,7 @@ func (c *Channel) markClosed(cause error) {
 		c.closed = true
 		c.cause = cause
 	}
-	c.cond.Signal()
+	c.cond.Broadcast()
 }
 
 func (c *Channel) handleACK() {
@@ -285,7 +311,7 @@ func (c *Channel) handleACK() {
 	}
 	c.toClose = append(c.toClose, c.inflight.fd)
 	c.inflight = nil
-	c.cond.Signal()
+	c.cond.Broadcast()
 }
 
 func (c *Channel) handleNACK() {
@@ -304,7 +330,7 @@ func (c *Channel) handleNACK() {
 		m.resent++
 		c.q = append([]*outMsg{m}, c.q...)
 	}
-	c.cond.Signal()
+	c.cond.Broadcast()
 }
 
 // takeLocked picks the next batch: FIFO up to and including the first
@@ -379,9 +405,14 @@ func (c *Channel) writeLoop() {
 			}
 			c.cond.Wait()
 		}
+		c.writing = true
 		c.mu.Unlock()
 
 		err := c.write(batch, fd)
+		c.mu.Lock()
+		c.writing = false
+		c.cond.Broadcast()
+		c.mu.Unlock()
 		buf = batch
 		if err != nil {
 			if !c.localClose.Load() {
