@@ -34,9 +34,10 @@ func dial(env *Env, path string) (*session, bool, error) {
 }
 
 // relay reads events until handle says the command is over (done), and
-// prints every event that handle does not consume itself, on stderr.
-// Status and UnrecognizedMessage events answer other clients and are not
-// printed. It returns the exit code handle chose.
+// prints every event that handle does not consume itself, on stderr, except
+// the replies to requests (isReply): the daemon sends every event to every
+// client, so those it does not consume answer other clients. It returns the
+// exit code handle chose.
 func (s *session) relay(handle func(ev control.Event) (code int, done, consumed bool)) int {
 	for {
 		ev, err := s.client.Next()
@@ -49,13 +50,24 @@ func (s *session) relay(handle func(ev control.Event) (code int, done, consumed 
 			return exitFailure
 		}
 		code, done, consumed := handle(ev)
-		if !consumed && ev.Event != control.EventStatus && ev.Event != control.EventUnrecognizedMessage {
+		if !consumed && !isReply(ev.Event) {
 			printEvent(s.env.Stderr, ev)
 		}
 		if done {
 			return code
 		}
 	}
+}
+
+// isReply tells the events that answer one client's request rather than
+// report a change of the pool.
+func isReply(event string) bool {
+	switch event {
+	case control.EventStatus, control.EventUnrecognizedMessage, control.EventErrorDeployInProgress,
+		control.EventErrorShuttingDown, control.EventErrorNoDeployInProgress, control.EventAlreadyShuttingDown:
+		return true
+	}
+	return false
 }
 
 // printEvent prints an event line (and an Error's message).
@@ -105,12 +117,21 @@ func stopCommand() command {
 				if !s.send(control.Request{Action: control.ActionShutdown, Timeout: timeout.seconds()}) {
 					return exitFailure
 				}
+				// answered: the reply to our request came (our shutdown
+				// began, or one was under way); a later AlreadyShuttingDown
+				// answers another client.
+				answered := false
 				return s.relay(func(ev control.Event) (int, bool, bool) {
 					switch ev.Event {
 					case control.EventShutdown:
 						return exitOK, true, true
+					case control.EventShutdownOld:
+						answered = true
 					case control.EventAlreadyShuttingDown:
-						fmt.Fprint(env.Stderr, msgWaitingForShutdown)
+						if !answered {
+							answered = true
+							fmt.Fprint(env.Stderr, msgWaitingForShutdown)
+						}
 						return 0, false, true
 					}
 					return 0, false, false
@@ -281,8 +302,13 @@ func deploy(env *Env, path string, req control.Request) int {
 	if !s.send(req) {
 		return exitFailure
 	}
+	// answered: the reply to our request came (our deploy began, or one
+	// was under way); later errors answer other clients.
+	answered := false
 	return s.relay(func(ev control.Event) (int, bool, bool) {
 		switch ev.Event {
+		case control.EventSpawnNew:
+			answered = true
 		case control.EventReady:
 			if interrupted.Load() {
 				return exitFailure, true, true // the abort we asked for is done
@@ -296,12 +322,18 @@ func deploy(env *Env, path string, req control.Request) int {
 			fmt.Fprint(env.Stdout, msgDeployFailed)
 			return exitFailure, true, true
 		case control.EventErrorDeployInProgress:
-			fmt.Fprint(env.Stderr, msgDeployInProgress)
+			if !answered {
+				answered = true
+				fmt.Fprint(env.Stderr, msgDeployInProgress)
+			}
 			return 0, false, true
 		case control.EventShutdown:
 			fmt.Fprint(env.Stderr, msgBootupNeverSucceed)
 			return exitFailure, true, true
 		case control.EventErrorShuttingDown:
+			if answered {
+				return 0, false, true
+			}
 			printEvent(env.Stderr, ev)
 			return exitFailure, true, true
 		}
@@ -338,12 +370,20 @@ func deployAbortCommand() command {
 				if !s.send(control.Request{Action: control.ActionDeployAbort}) {
 					return exitFailure
 				}
+				// aborting: our abort began; a later
+				// ErrorNoDeployInProgress answers another client.
+				aborting := false
 				return s.relay(func(ev control.Event) (int, bool, bool) {
 					switch ev.Event {
+					case control.EventDestroyNew, control.EventDestroyOld:
+						aborting = true
 					case control.EventReady:
 						fmt.Fprint(env.Stderr, msgDeployAborted)
 						return exitOK, true, true
 					case control.EventErrorNoDeployInProgress:
+						if aborting {
+							return 0, false, true
+						}
 						fmt.Fprint(env.Stderr, msgNoDeployInProgress)
 						return exitFailure, true, true
 					}

@@ -18,3 +18,8 @@ const (
 	msgDeployAborted       = "deploy aborted\n"
 	msgNoDeployInProgress  = "no deploy in progress\n"
 )
+
+// naught's own words.
+const (
+	msgDaemonModeAsPID1 = "naught is PID 1 (a container's init): --daemon-mode true would detach the daemon and end the container; use --daemon-mode false (the default as PID 1)"
+)

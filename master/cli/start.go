@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	pid1 "naught/init"
 	"naught/master"
 	"naught/master/control"
 	"naught/master/daemon"
@@ -23,7 +24,7 @@ import (
 )
 
 // startDefaults are start's options and defaults, in help order.
-var startOrder = []string{"worker-count", "ipc-file", "log", "stdout", "stderr", "max-log-size", "cwd", "daemon-mode", "node-args", "pid-file", "remove-old-ipc", "ipc-mode", "ipc-group"}
+var startOrder = []string{"worker-count", "ipc-file", "log", "stdout", "stderr", "max-log-size", "max-log-files", "cwd", "daemon-mode", "node-args", "pid-file", "remove-old-ipc", "ipc-mode", "ipc-group"}
 
 func startCommand() command {
 	return command{
@@ -36,12 +37,17 @@ func startCommand() command {
 
     Each worker's stdout and stderr are redirected to the log files
     specified by the stdout and stderr options; naught's own events go to
-    log. A path of /dev/null disables that log; - passes it through to
+    log. When a log file becomes larger than max-log-size bytes, it is
+    renamed with the current date and time and gzipped, and a new file is
+    opened; max-log-files rotated files of each log are kept (0: all).
+    A path of /dev/null disables that log; - passes it through to
     naught's own stream. Paths are relative to this command's working
     directory; the script is relative to cwd.
 
     When running with daemon-mode false, naught blocks in the foreground.
-    SIGHUP deploys, SIGTERM and SIGINT stop gracefully.
+    SIGHUP deploys, SIGTERM and SIGINT stop gracefully. As PID 1 (a
+    container's init), daemon-mode defaults to false and log, stdout and
+    stderr to -; daemon-mode true is refused there.
 
     Creates an ipc-file (a unix socket, owner-only unless ipc-mode says
     otherwise) which naught uses to communicate with your server once it
@@ -52,7 +58,7 @@ func startCommand() command {
 
 ` + optionsList(map[string]string{
 			"worker-count": "1", "ipc-file": "naught.ipc", "log": "naught.log", "stdout": "stdout.log",
-			"stderr": "stderr.log", "max-log-size": "10485760", "cwd": ".", "daemon-mode": "true",
+			"stderr": "stderr.log", "max-log-size": "10485760", "max-log-files": "0", "cwd": ".", "daemon-mode": "true",
 			"node-args": "''", "pid-file": "naught.pid", "remove-old-ipc": "false", "ipc-mode": "0600", "ipc-group": "''",
 		}, startOrder...),
 		flags:   startFlags,
@@ -72,6 +78,7 @@ func startFlags(fs *pflag.FlagSet) func(*Env, []string) int {
 	stdout := fs.String("stdout", "stdout.log", "workers' stdout")
 	stderr := fs.String("stderr", "stderr.log", "workers' stderr")
 	maxLogSize := fs.Int64("max-log-size", 10485760, "log rotation size in bytes")
+	maxLogFiles := fs.Int("max-log-files", 0, "rotated files kept per log (0 = all)")
 	cwd := fs.String("cwd", ".", "workers' working directory")
 	fs.Var(&daemonMode, "daemon-mode", "detach")
 	nodeArgs := fs.String("node-args", "", "arguments for node")
@@ -81,6 +88,20 @@ func startFlags(fs *pflag.FlagSet) func(*Env, []string) int {
 	group := fs.String("ipc-group", "", "group of the ipc-file (name or gid)")
 
 	return func(env *Env, args []string) int {
+		if pid1.IsPID1() {
+			// A container's init (SPEC §2): detaching would end the
+			// container, and its logs belong to the container's streams.
+			if bool(daemonMode) && fs.Changed("daemon-mode") {
+				fmt.Fprintln(env.Stderr, msgDaemonModeAsPID1)
+				return exitFailure
+			}
+			daemonMode = false
+			for _, name := range []string{"log", "stdout", "stderr"} {
+				if !fs.Changed(name) {
+					_ = fs.Set(name, "-") // a valid value for a string option
+				}
+			}
+		}
 		workDir := absPath(env.Cwd, *cwd)
 		program := args[0]
 		if !filepath.IsAbs(program) {
@@ -104,6 +125,7 @@ func startFlags(fs *pflag.FlagSet) func(*Env, []string) int {
 			Stdout:      absPath(env.Cwd, *stdout),
 			Stderr:      absPath(env.Cwd, *stderr),
 			MaxLogSize:  *maxLogSize,
+			MaxLogFiles: *maxLogFiles,
 			Cwd:         workDir,
 			Env:         workerEnviron(env.Environ),
 		}
@@ -147,26 +169,22 @@ func lookupGroup(name string) (int, error) {
 // when start must stop here, with code.
 func checkExisting(env *Env, ipcFile string, removeOld bool) (code int, proceed bool) {
 	c, err := control.Dial(ipcFile)
-	switch {
-	case err == nil:
+	if err == nil {
 		// Already running: show its status and fail.
-		s := &session{env: env, client: c}
-		defer c.Close()
-		if !s.send(control.Request{Action: control.ActionStatus}) {
-			return exitFailure, false
-		}
-		s.relay(func(ev control.Event) (int, bool, bool) {
-			if ev.Event != control.EventStatus {
-				return 0, false, false
-			}
-			printStatus(env, ev)
-			return 0, true, true
-		})
+		existingStatus(env, c)
 		return exitFailure, false
+	}
+	switch {
 	case errors.Is(err, control.ErrNotRunning):
 		return 0, true
 	case errors.Is(err, control.ErrNoAnswer):
 		if !removeOld {
+			fmt.Fprintf(env.Stderr, msgNoAnswerIPC, ipcFile)
+			return exitFailure, false
+		}
+		// Only a socket is ever removed: not a regular file or a symlink
+		// that happens to be named as the ipc-file (SPEC §6).
+		if fi, err := os.Lstat(ipcFile); err == nil && fi.Mode().Type() != os.ModeSocket {
 			fmt.Fprintf(env.Stderr, msgNoAnswerIPC, ipcFile)
 			return exitFailure, false
 		}
@@ -219,6 +237,23 @@ func (r *startRelay) handle(ev control.Event) bool {
 		}
 	}
 	return r.over
+}
+
+// existingStatus asks the daemon on c for its status and prints it, on
+// stdout.
+func existingStatus(env *Env, c *control.Client) {
+	s := &session{env: env, client: c}
+	defer c.Close()
+	if !s.send(control.Request{Action: control.ActionStatus}) {
+		return
+	}
+	s.relay(func(ev control.Event) (int, bool, bool) {
+		if ev.Event != control.EventStatus {
+			return 0, false, false
+		}
+		printStatus(env, ev)
+		return 0, true, true
+	})
 }
 
 // runForeground runs the daemon in this process until it stops.

@@ -60,14 +60,16 @@ type Server struct {
 	self     fs.FileInfo // the socket file we bound, to unlink only that
 	queueLen int
 
-	closing    chan struct{} // closed when Close starts
+	closing    chan struct{} // closed when the connections are closed
 	acceptDone chan struct{}
 	wg         sync.WaitGroup // connection goroutines
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	nextID uint64
-	closed bool
+	// stopping is set when CloseWith starts; closed once the connections
+	// are being closed (Broadcast then does nothing).
+	stopping, closed bool
 }
 
 // Listen creates the socket file at opts.Path and starts accepting clients.
@@ -455,12 +457,33 @@ func (s *Server) Broadcast(ev Event) {
 // the one Listen created, gives each client up to a second to receive
 // the events already queued for it, closes every connection and waits for
 // the server's goroutines to end. Calling it again does nothing.
-func (s *Server) Close() error {
+func (s *Server) Close() error { return s.CloseWith(nil) }
+
+// CloseWith is Close with a farewell: it first unlinks the socket file and
+// stops accepting, and only then broadcasts last (if not nil) and flushes
+// it. A client that reads last — `naught stop` reading Shutdown — can
+// therefore start a new daemon on the same path at once.
+func (s *Server) CloseWith(last *Event) error {
 	s.mu.Lock()
-	if s.closed {
+	if s.stopping {
 		s.mu.Unlock()
 		return nil
 	}
+	s.stopping = true
+	s.mu.Unlock()
+
+	// Unlink before closing the listener: once the path is gone, a new
+	// daemon can bind a fresh socket there without racing our unlink.
+	err := removeIfSame(s.opts.Path, s.self)
+	if cerr := s.ln.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("control socket %s: close: %w", s.opts.Path, cerr)
+	}
+	<-s.acceptDone
+	if last != nil {
+		s.Broadcast(*last)
+	}
+
+	s.mu.Lock()
 	s.closed = true
 	close(s.closing)
 	deadline := time.Now().Add(flushTimeout)
@@ -472,14 +495,6 @@ func (s *Server) Close() error {
 	}
 	s.conns = nil
 	s.mu.Unlock()
-
-	// Unlink before closing the listener: once the path is gone, a new
-	// daemon can bind a fresh socket there without racing our unlink.
-	err := removeIfSame(s.opts.Path, s.self)
-	if cerr := s.ln.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("control socket %s: close: %w", s.opts.Path, cerr)
-	}
-	<-s.acceptDone
 	s.wg.Wait()
 	return err
 }

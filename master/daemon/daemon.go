@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,10 +39,12 @@ type Config struct {
 	Log      string `json:"log"`
 	Stdout   string `json:"stdout"`
 	Stderr   string `json:"stderr"`
-	// MaxLogSize is the size at which a log file rotates.
-	MaxLogSize int64    `json:"maxLogSize"`
-	Cwd        string   `json:"cwd"`
-	Env        []string `json:"env"`
+	// MaxLogSize is the size in bytes at which a log file rotates;
+	// MaxLogFiles is how many rotated files of each log are kept (0 = all).
+	MaxLogSize  int64    `json:"maxLogSize"`
+	MaxLogFiles int      `json:"maxLogFiles"`
+	Cwd         string   `json:"cwd"`
+	Env         []string `json:"env"`
 	// StopTimeout bounds a stop that a signal asked for: the stragglers are
 	// then killed (0 = wait for ever).
 	StopTimeout time.Duration `json:"stopTimeout"`
@@ -56,17 +59,22 @@ func Run(ctx context.Context, cfg Config, announce func(control.Event)) (err err
 	if err := makeDirs(cfg); err != nil {
 		return err
 	}
-	log, err := logsink.Open(cfg.Log, os.Stderr)
+	// The sinks report trouble (dropped output, rotation errors) in the
+	// naught log, which is the first sink opened.
+	reports := &reportTo{}
+	sinkOpts := []logsink.Option{logsink.MaxSize(cfg.MaxLogSize), logsink.MaxFiles(cfg.MaxLogFiles), logsink.Report(reports.line)}
+	log, err := logsink.Open(cfg.Log, os.Stderr, sinkOpts...)
 	if err != nil {
 		return fmt.Errorf("unable to open the log %s: %w", cfg.Log, err)
 	}
 	defer closeAll(&err, log)
-	stdout, err := logsink.Open(cfg.Stdout, os.Stdout)
+	reports.set(log)
+	stdout, err := logsink.Open(cfg.Stdout, os.Stdout, sinkOpts...)
 	if err != nil {
 		return fmt.Errorf("unable to open the workers' stdout log %s: %w", cfg.Stdout, err)
 	}
 	defer closeAll(&err, stdout)
-	stderr, err := logsink.Open(cfg.Stderr, os.Stderr)
+	stderr, err := logsink.Open(cfg.Stderr, os.Stderr, sinkOpts...)
 	if err != nil {
 		return fmt.Errorf("unable to open the workers' stderr log %s: %w", cfg.Stderr, err)
 	}
@@ -97,7 +105,21 @@ func Run(ctx context.Context, cfg Config, announce func(control.Event)) (err err
 			line += "\n" + ev.Message
 		}
 		log.WriteLine(line)
-		if server != nil {
+		switch {
+		case ev.Event == control.EventShutdown:
+			// Every worker is gone. Free the ports, the pid-file and the
+			// ipc-file before anyone hears it, so that `naught stop &&
+			// naught start` cannot race this daemon for them.
+			if err := registry.Close(); err != nil {
+				logf("unable to close the listening sockets: %v", err)
+			}
+			removePidFile(cfg.PidFile, logf)
+			if server != nil {
+				if err := server.CloseWith(&ev); err != nil {
+					logf("unable to close the control socket: %v", err)
+				}
+			}
+		case server != nil:
 			server.Broadcast(ev)
 		}
 		if parent != nil {
@@ -254,12 +276,36 @@ func writePidFile(path string) error {
 
 // removePidFile removes path if it still names this process.
 func removePidFile(path string, logf func(string, ...any)) {
+	if path == "" {
+		return
+	}
 	b, err := os.ReadFile(path)
 	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
 		return
 	}
 	if err := os.Remove(path); err != nil {
 		logf("unable to remove the pid-file: %v", err)
+	}
+}
+
+// reportTo forwards the sinks' reports to the naught log once it is open.
+type reportTo struct {
+	mu   sync.Mutex
+	sink logsink.Sink
+}
+
+func (r *reportTo) set(s logsink.Sink) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sink = s
+}
+
+func (r *reportTo) line(l string) {
+	r.mu.Lock()
+	s := r.sink
+	r.mu.Unlock()
+	if s != nil {
+		s.WriteLine(l)
 	}
 }
 
