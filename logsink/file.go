@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -19,56 +20,108 @@ const (
 	// drainTimeout bounds how long Close waits for attached pipes to
 	// reach EOF before it closes their read ends.
 	drainTimeout = 5 * time.Second
-	// abandonTimeout bounds how long Close then waits for drainers stuck
-	// in a write (a hung disk) before closing the file under them.
+	// abandonTimeout bounds how long Close then waits for the drainers
+	// to notice.
 	abandonTimeout = time.Second
+	// flushTimeout bounds how long Close waits for the writer to write
+	// what is queued, and then for the mill to finish compressing.
+	flushTimeout = 5 * time.Second
 )
 
-// fileSink writes to a file: naught's own lines directly, the workers'
-// output through one drained pipe per attached worker.
+// fileSink writes to a file: naught's own lines and, through one drained
+// pipe per attached worker, the workers' output. Both go through one
+// bounded queue to one writer goroutine, which alone touches the file.
 type fileSink struct {
-	w            lineWriter
+	path         string
+	q            *queue
+	w            *fileWriter // owned by the writer goroutine
+	mill         *mill       // nil without rotation
+	rep          *reporter
+	writerDone   chan struct{}
 	drainTimeout time.Duration
+	flushTimeout time.Duration
 
 	mu     sync.Mutex
 	closed bool
 	pipes  map[*os.File]struct{} // read ends being drained
 	wg     sync.WaitGroup        // drainers
-
-	failMu   sync.Mutex
-	failures int
-	lastFail error
 }
 
-func openFileSink(path string) (*fileSink, error) {
-	w, err := openAppendFile(path)
+func openFileSink(path string, o options) (*fileSink, error) {
+	abs, err := absPath(path)
 	if err != nil {
 		return nil, err
 	}
-	return newFileSink(w), nil
-}
-
-func newFileSink(w lineWriter) *fileSink {
-	return &fileSink{w: w, drainTimeout: drainTimeout, pipes: make(map[*os.File]struct{})}
-}
-
-// fail records a failed write. Log writes have nowhere to report to; Close
-// reports the count and the last error.
-func (s *fileSink) fail(err error) {
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
-	s.failures++
-	s.lastFail = err
-}
-
-func (s *fileSink) write(p []byte) {
-	if _, err := s.w.Write(p); err != nil {
-		s.fail(err)
+	rep := newReporter(abs, &o)
+	var m *mill
+	if o.maxSize > 0 {
+		m = newMill(abs, o.maxFiles, rep)
 	}
+	w, err := openFileWriter(abs, &o, rep, m)
+	if err != nil {
+		return nil, err
+	}
+	s := &fileSink{
+		path: abs, q: newQueue(o.bufSize), w: w, mill: m, rep: rep,
+		writerDone: make(chan struct{}), drainTimeout: drainTimeout, flushTimeout: flushTimeout,
+		pipes: make(map[*os.File]struct{}),
+	}
+	if m != nil {
+		go m.run()
+	}
+	go s.writeLoop()
+	return s, nil
+}
+
+// writeLoop is the writer goroutine: it writes whatever is queued, in
+// order, until the queue is closed, then closes the file.
+func (s *fileSink) writeLoop() {
+	defer close(s.writerDone)
+	var (
+		batch []byte
+		marks []mark
+		last  bool
+		first = true
+	)
+	for !last {
+		batch, marks, last = s.q.take(batch[:0], marks[:0])
+		if first && s.mill != nil {
+			// Compress what earlier runs left. Not before the sink is
+			// first used, so that Report may refer to the sink.
+			s.mill.kick()
+		}
+		first = false
+		off := 0
+		for i, m := range marks {
+			s.w.write(batch[off:m.at])
+			off = m.at
+			if m.reopen != nil {
+				s.w.reopen(m.reopen)
+			}
+			if m.done != nil {
+				close(m.done)
+			}
+			marks[i] = mark{}
+		}
+		s.w.write(batch[off:])
+	}
+	s.w.closeFile()
+}
+
+// dropped counts the whole lines p of source that the queue refused.
+func (s *fileSink) dropped(source string, p []byte) {
+	s.rep.dropped(source, int64(len(p)), int64(bytes.Count(p, []byte{'\n'})))
 }
 
 func (s *fileSink) WriteLine(line string) {
-	s.write(withNewline(line))
+	size, kept, closed := s.q.pushLine(line)
+	if !kept && !closed {
+		lines := strings.Count(line, "\n")
+		if !strings.HasSuffix(line, "\n") {
+			lines++
+		}
+		s.rep.dropped(naughtSource, int64(size), int64(lines))
+	}
 }
 
 func (s *fileSink) Attach(name string) (*os.File, func(), <-chan struct{}, error) {
@@ -94,44 +147,65 @@ func (s *fileSink) Attach(name string) (*os.File, func(), <-chan struct{}, error
 	return w, afterStart, done, nil
 }
 
-// drain copies r to the file in whole lines until EOF (or until Close
-// closes r), then closes done.
-func (s *fileSink) drain(name string, r *os.File, done chan<- struct{}) {
+// drain queues what it reads from r in whole lines until EOF (or until
+// Close closes r), then has done closed once it is all written. It never
+// waits for the disk: what does not fit in the queue is dropped.
+func (s *fileSink) drain(name string, r *os.File, done chan struct{}) {
 	defer s.wg.Done()
-	defer close(done)
 	defer func() {
 		s.mu.Lock()
 		delete(s.pipes, r)
 		s.mu.Unlock()
 		_ = r.Close() // read end; may already be closed by Close
+		if !s.q.mark(mark{done: done}) {
+			close(done) // the queue is closed: nothing more will be written
+		}
 	}()
 	buf := make([]byte, maxLine+1) // +1: room for a newline after a full buffer
 	n := 0
+	push := func(p []byte) {
+		kept, closed := s.q.push(p)
+		if kept < len(p) && !closed {
+			s.dropped(name, p[kept:])
+		}
+	}
 	for {
 		m, err := r.Read(buf[n:maxLine])
 		n += m
 		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-			s.write(buf[:i+1]) // every complete line read so far, in one Write
+			push(buf[:i+1]) // every complete line read so far
 			n = copy(buf, buf[i+1:n])
 		} else if n == maxLine {
 			buf[n] = '\n'
-			s.write(buf[:n+1])
+			push(buf[:n+1])
 			n = 0
 		}
 		if err != nil {
 			if n > 0 { // a last line without its newline
 				buf[n] = '\n'
-				s.write(buf[:n+1])
+				push(buf[:n+1])
 			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				s.fail(fmt.Errorf("read output of %s: %w", name, err))
+				s.rep.failed("unable to read the output of "+name, err)
 			}
 			return
 		}
 	}
 }
 
-func (s *fileSink) Reopen() error { return s.w.Reopen() }
+// Reopen opens the file at its path now, so that a failure leaves the old
+// file in use; the writer switches to it after the lines queued so far.
+func (s *fileSink) Reopen() error {
+	f, err := os.OpenFile(s.path, fileFlags, fileMode)
+	if err != nil {
+		return fmt.Errorf("reopen log file: %w", err)
+	}
+	if !s.q.mark(mark{reopen: f}) {
+		_ = f.Close() // never written
+		return fmt.Errorf("reopen log file %s: %w", s.path, ErrClosed)
+	}
+	return nil
+}
 
 func (s *fileSink) Close() error {
 	s.mu.Lock()
@@ -143,16 +217,7 @@ func (s *fileSink) Close() error {
 	s.mu.Unlock()
 
 	var errs []error
-	drained := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(drained)
-	}()
-	timer := time.NewTimer(s.drainTimeout)
-	select {
-	case <-drained:
-		timer.Stop()
-	case <-timer.C:
+	if !waitFor(&s.wg, s.drainTimeout) {
 		// Some worker, or a descendant holding its descriptor, still
 		// has a pipe open. Stop reading: what it writes from now on
 		// gets EPIPE.
@@ -163,19 +228,43 @@ func (s *fileSink) Close() error {
 		}
 		s.mu.Unlock()
 		errs = append(errs, fmt.Errorf("%d worker pipes still open after %v; stopped reading them", n, s.drainTimeout))
-		select {
-		case <-drained:
-		case <-time.After(abandonTimeout):
-			errs = append(errs, errors.New("a log write did not finish; closing the file anyway"))
+		if !waitFor(&s.wg, abandonTimeout) {
+			errs = append(errs, errors.New("a worker pipe's reader did not stop"))
 		}
 	}
-	if err := s.w.Close(); err != nil {
+	// Drops are reported while the sink can still take the report (the
+	// event log reports into itself).
+	s.rep.flush(true)
+	s.q.close()
+	select {
+	case <-s.writerDone:
+	case <-time.After(s.flushTimeout):
+		errs = append(errs, fmt.Errorf("log file %s: a write did not finish within %v; left in the background", s.path, s.flushTimeout))
+	}
+	if s.mill != nil {
+		if err := s.mill.close(s.flushTimeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.rep.close(); err != nil {
 		errs = append(errs, err)
 	}
-	s.failMu.Lock()
-	if s.failures > 0 {
-		errs = append(errs, fmt.Errorf("%d log writes failed, the last with: %w", s.failures, s.lastFail))
-	}
-	s.failMu.Unlock()
 	return errors.Join(errs...)
+}
+
+// waitFor waits for wg at most timeout, and reports whether it is done.
+func waitFor(wg *sync.WaitGroup, timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
 }

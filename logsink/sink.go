@@ -14,8 +14,11 @@ var ErrClosed = errors.New("log sink closed")
 // stdout, or their stderr. Its methods may be called from any goroutine.
 type Sink interface {
 	// WriteLine writes one line of naught's own; a newline is added if
-	// line lacks one. It does not report errors: a file sink counts them
-	// and Close reports them.
+	// line lacks one. It never waits for the disk: a file sink queues the
+	// line (several lines, if line holds newlines, are kept or dropped
+	// together) in the same buffer as the workers' output. It does not
+	// return errors: a file sink reports them (see [Report]) and Close
+	// returns the failed writes. After Close it does nothing.
 	WriteLine(line string)
 
 	// Attach gives a worker its descriptor for this stream. childFile goes
@@ -24,16 +27,24 @@ type Sink interface {
 	// to release naught's copy (it never closes naught's own stream).
 	// done is closed once everything the worker (and any descendant that
 	// inherited the descriptor) wrote has reached the destination: when
-	// the pipe is drained to EOF, or at once for passthrough and discard.
+	// the pipe is drained to EOF and what was read has been written (or
+	// dropped, or has failed), or at once for passthrough and discard.
 	// name identifies the worker in error reports.
 	Attach(name string) (childFile *os.File, afterStart func(), done <-chan struct{}, err error)
 
 	// Reopen reopens the file at its path, for an external logrotate that
-	// renamed it. It is a no-op for passthrough and discard.
+	// renamed it (SIGUSR1): lines written before go to the old file, lines
+	// written after to the new one. If the path cannot be opened, the old
+	// file stays in use. It is a no-op for passthrough and discard.
 	Reopen() error
 
 	// Close waits (at most a few seconds) for attached pipes to drain,
-	// then closes the destination. It never closes naught's own stream.
+	// reports what was dropped, writes what is buffered, waits for the
+	// compression of rotated files, then closes the destination. It never
+	// closes naught's own stream. Its error tells of lost output (failed
+	// writes, pipes still open) and of a step that did not finish in
+	// time; without [Report], it also carries what would have been
+	// reported.
 	Close() error
 }
 
@@ -46,10 +57,22 @@ type Sink interface {
 //     and naught reads nothing; WriteLine does nothing.
 //   - anything else: a file opened with O_APPEND|O_CREATE (mode 0644; its
 //     directory must exist). Workers get the write end of a close-on-exec
-//     pipe that a goroutine drains into the file in whole lines. A relative
-//     path is resolved now, against the current directory, so Reopen opens
-//     the same path even if the process changes directory.
-func Open(dest string, std *os.File) (Sink, error) {
+//     pipe that a goroutine drains, in whole lines, into a bounded buffer
+//     that one writer goroutine writes to the file; see [MaxSize],
+//     [MaxFiles], [BufferSize] and [Report]. A relative path is resolved
+//     now, against the current directory, so Reopen and rotation use the
+//     same path even if the process changes directory.
+//
+// The options apply to files only, but Open rejects invalid ones whatever
+// dest is.
+func Open(dest string, std *os.File, opts ...Option) (Sink, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("log destination %q: %w", dest, err)
+	}
 	switch dest {
 	case "":
 		return nil, errors.New("log destination: empty path")
@@ -61,7 +84,7 @@ func Open(dest string, std *os.File) (Sink, error) {
 	case os.DevNull:
 		return discard{done: closedChan()}, nil
 	default:
-		return openFileSink(dest)
+		return openFileSink(dest, o)
 	}
 }
 

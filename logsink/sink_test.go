@@ -16,9 +16,9 @@ import (
 
 const waitTimeout = 10 * time.Second
 
-func openSink(t *testing.T, dest string, std *os.File) Sink {
+func openSink(t *testing.T, dest string, std *os.File, opts ...Option) Sink {
 	t.Helper()
-	s, err := Open(dest, std)
+	s, err := Open(dest, std, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,13 @@ func TestNewFileMode(t *testing.T) {
 
 func TestConcurrentWorkersNeverInterleave(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "stdout.log")
-	s := openSink(t, path, nil)
 	const (
 		count  = 500
 		length = 10000 // more than PIPE_BUF and than one pipe read
 	)
+	// A buffer for all of it: this test is not about a slow disk. (Close
+	// would return unreported drops.)
+	s := openSink(t, path, nil, BufferSize(4*count*(length+1)))
 	ids := []string{"a", "b", "c"}
 	var dones []<-chan struct{}
 	var cmds []*exec.Cmd
@@ -268,7 +270,7 @@ func TestCloseDrains(t *testing.T) {
 
 func TestCloseIsBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "stdout.log")
-	s, err := openFileSink(path)
+	s, err := openFileSink(path, defaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
