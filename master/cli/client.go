@@ -21,16 +21,19 @@ type session struct {
 	client *control.Client
 }
 
-// dial connects to the daemon at path. ok is false when no daemon answers.
-func dial(env *Env, path string) (*session, bool, error) {
+// connect connects to the daemon at path. When none answers it prints
+// "server not running" and ok is false, with notRunning as the exit code.
+func connect(env *Env, path string, notRunning int) (s *session, code int, ok bool) {
 	c, err := control.Dial(path)
-	if errors.Is(err, control.ErrNotRunning) || errors.Is(err, control.ErrNoAnswer) {
-		return nil, false, nil
+	switch {
+	case errors.Is(err, control.ErrNotRunning) || errors.Is(err, control.ErrNoAnswer):
+		fmt.Fprint(env.Stderr, msgServerNotRunning)
+		return nil, notRunning, false
+	case err != nil:
+		fmt.Fprintln(env.Stderr, err)
+		return nil, exitFailure, false
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	return &session{env: env, client: c}, true, nil
+	return &session{env: env, client: c}, 0, true
 }
 
 // relay reads events until handle says the command is over (done), and
@@ -104,14 +107,9 @@ func stopCommand() command {
 			timeout := &timeoutValue{}
 			fs.Var(timeout, "timeout", "seconds before the stragglers are killed")
 			return func(env *Env, args []string) int {
-				s, ok, err := dial(env, ipcFileArg(env, args))
-				if err != nil {
-					fmt.Fprintln(env.Stderr, err)
-					return exitFailure
-				}
+				s, code, ok := connect(env, ipcFileArg(env, args), exitOK)
 				if !ok {
-					fmt.Fprint(env.Stderr, msgServerNotRunning)
-					return exitOK
+					return code
 				}
 				defer s.client.Close()
 				if !s.send(control.Request{Action: control.ActionShutdown, Timeout: timeout.seconds()}) {
@@ -152,14 +150,9 @@ func statusCommand() command {
 `,
 		flags: func(*pflag.FlagSet) func(*Env, []string) int {
 			return func(env *Env, args []string) int {
-				s, ok, err := dial(env, ipcFileArg(env, args))
-				if err != nil {
-					fmt.Fprintln(env.Stderr, err)
-					return exitFailure
-				}
+				s, code, ok := connect(env, ipcFileArg(env, args), exitFailure)
 				if !ok {
-					fmt.Fprint(env.Stderr, msgServerNotRunning)
-					return exitFailure
+					return code
 				}
 				defer s.client.Close()
 				if !s.send(control.Request{Action: control.ActionStatus}) {
@@ -269,14 +262,9 @@ func deployCommand() command {
 }
 
 func deploy(env *Env, path string, req control.Request) int {
-	s, ok, err := dial(env, path)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
-		return exitFailure
-	}
+	s, code, ok := connect(env, path, exitFailure)
 	if !ok {
-		fmt.Fprint(env.Stderr, msgServerNotRunning)
-		return exitFailure
+		return code
 	}
 	defer s.client.Close()
 	// Ctrl+C aborts the deploy cleanly; a second one leaves at once.
@@ -357,14 +345,9 @@ func deployAbortCommand() command {
 `,
 		flags: func(*pflag.FlagSet) func(*Env, []string) int {
 			return func(env *Env, args []string) int {
-				s, ok, err := dial(env, ipcFileArg(env, args))
-				if err != nil {
-					fmt.Fprintln(env.Stderr, err)
-					return exitFailure
-				}
+				s, code, ok := connect(env, ipcFileArg(env, args), exitFailure)
 				if !ok {
-					fmt.Fprint(env.Stderr, msgServerNotRunning)
-					return exitFailure
+					return code
 				}
 				defer s.client.Close()
 				if !s.send(control.Request{Action: control.ActionDeployAbort}) {
