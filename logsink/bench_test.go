@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -19,7 +18,11 @@ import (
 // last byte is in the file. The ratio is sink ÷ raw written-MB/s for the
 // same size:
 //
-//	go test -run '^$' -bench Throughput -benchtime 3s -count 5 ./logsink
+//	go test -run '^$' -bench Throughput -benchtime 200x -count 10 ./logsink
+//
+// (200 iterations write 80 MB: few enough for the page cache to take
+// them without writeback throttling, which otherwise dominates and makes
+// both sides noisy.)
 //
 // The sink never makes its writer wait: what the disk cannot take beyond
 // the buffer is dropped, and dropped-% says how much; written-MB/s counts
@@ -97,7 +100,7 @@ func benchRaw(b *testing.B, writes [][]byte) {
 }
 
 func benchSink(b *testing.B, writes [][]byte) {
-	s, err := Open(filepath.Join(b.TempDir(), "stdout.log"), nil, MaxSize(10<<20), MaxFiles(3))
+	s, err := Open(filepath.Join(b.TempDir(), "stdout.log"), nil, MaxSize(10<<20), MaxFiles(3), Report(func(string) {}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +129,7 @@ func benchSink(b *testing.B, writes [][]byte) {
 	sent := total(writes) * int64(b.N)
 	b.ReportMetric(float64(sent-dropped)/1e6/b.Elapsed().Seconds(), "written-MB/s")
 	b.ReportMetric(100*float64(dropped)/float64(sent), "dropped-%")
-	if err := s.Close(); err != nil && !strings.Contains(err.Error(), "log writer too slow") {
+	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -61,8 +61,9 @@ func (o *options) check() error {
 func MaxSize(bytes int64) Option { return func(o *options) { o.maxSize = bytes } }
 
 // MaxFiles keeps the n newest rotated files of a log and deletes older
-// ones (the file being written is not counted). 0, the default, keeps them
-// all, as the original naught does.
+// ones (the file being written is not counted), rotated by this run or an
+// earlier one. 0, the default, keeps them all, as the original naught
+// does. It applies only with [MaxSize].
 func MaxFiles(n int) Option { return func(o *options) { o.maxFiles = n } }
 
 // BufferSize bounds the output a file sink holds while the disk is slow:

@@ -372,7 +372,8 @@ func TestPassthroughInheritsStd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer std.Close()
-	s := openSink(t, "-", std)
+	// File options change nothing here.
+	s := openSink(t, "-", std, MaxSize(1), BufferSize(1), Report(func(l string) { t.Errorf("report %q", l) }))
 	s.WriteLine("Bootup. Unknown")
 
 	f, afterStart, done, err := s.Attach("worker 0")
@@ -412,7 +413,7 @@ func TestPassthroughInheritsStd(t *testing.T) {
 }
 
 func TestDevNull(t *testing.T) {
-	s := openSink(t, os.DevNull, os.Stderr)
+	s := openSink(t, os.DevNull, os.Stderr, MaxSize(1), BufferSize(1))
 	s.WriteLine("goes nowhere")
 	f, afterStart, done, err := s.Attach("worker 0")
 	if err != nil {
