@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,31 +65,7 @@ func cliStartEnv(s *sandbox, env []string, args ...string) result {
 // cliRunIn runs naught to completion with dir as its working directory.
 func cliRunIn(s *sandbox, dir string, env []string, args ...string) result {
 	s.t.Helper()
-	c := s.cmd(env, args...)
-	c.Dir = dir
-	var stdout, stderr lockedBuffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	if err := c.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(waitFor):
-		_ = c.Process.Kill()
-		<-done
-		s.t.Fatalf("naught %s did not finish\nstdout: %s\nstderr: %s", strings.Join(args, " "), stdout.String(), stderr.String())
-	}
-	code := 0
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		code = exitErr.ExitCode()
-	} else if err != nil {
-		s.t.Fatal(err)
-	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return s.runIn(dir, env, args...)
 }
 
 // cliBg starts naught args in the background (a deploy that will hang, a

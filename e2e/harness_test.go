@@ -183,7 +183,14 @@ func (s *sandbox) run(args ...string) result { return s.runEnv(nil, args...) }
 
 func (s *sandbox) runEnv(extraEnv []string, args ...string) result {
 	s.t.Helper()
+	return s.runIn(s.dir, extraEnv, args...)
+}
+
+// runIn runs naught to completion with dir as its working directory.
+func (s *sandbox) runIn(dir string, extraEnv []string, args ...string) result {
+	s.t.Helper()
 	c := s.cmd(extraEnv, args...)
+	c.Dir = dir
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	if err := c.Start(); err != nil {
