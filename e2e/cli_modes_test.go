@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -516,4 +517,75 @@ func TestCLIPID1DaemonModeRefused(t *testing.T) {
 		t.Error("a daemon was started")
 	}
 	cliWaitNoProcess(s)
+}
+
+// Issue 3: --stop-timeout bounds a stop that SIGTERM asked for: workers that
+// ignore 'shutdown' are killed when it runs out, and naught exits 0.
+func TestCLIStopTimeoutOnSignal(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.script("server.js")
+	fg := s.foreground([]string{"LINGER=1"}, "--stop-timeout", "0.3", "server.js")
+	fg.waitOutput(t, fg.stdout, cliWorkersOnline(1))
+	pids := cliWaitWorkerPids(s, "stdout.log", 1, nil)
+	if err := fg.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := fg.wait(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+	want := cliEv("ShutdownOld", 0, 0, 1, 0) + cliEv("Timeout", 0, 0, 1, 0) + cliEv("DestroyOld", 0, 0, 1, 0) +
+		cliEv("OldExit", 0, 0, 0, 0) + cliEv("Shutdown", 0, 0, 0, 0)
+	if log := cliLogEvents(s, "naught.log"); !strings.HasSuffix(log, want) {
+		t.Errorf("naught.log must end with the killed stop %q:\n%s", want, log)
+	}
+	for pid := range pids {
+		if cliAlive(pid) {
+			t.Errorf("worker %d outlives naught", pid)
+		}
+	}
+}
+
+// Issue 3: as PID 1 a signalled stop has a budget by default (8 s, inside
+// docker stop's 10 s): a worker that ignores 'shutdown' is killed and naught
+// exits 0. Without the default this test would wait for ever (and fail at
+// its deadline).
+func TestCLIPID1StopTimeoutDefault(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.script("server.js")
+	s.env = append(s.env, "LINGER=1")
+	r := cliUnshare(t, s, "start", "server.js")
+	r.waitOutput(t, r.stdout, cliWorkersOnline(1))
+	r.waitOutput(t, r.stdout, "worker 0 pid ")
+	init := cliNamespaceInit(t, r)
+	if err := syscall.Kill(init, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.wait(t); code != 0 {
+		t.Errorf("naught as PID 1 exit %d after SIGTERM, want 0", code)
+	}
+	if !strings.Contains(r.stderr.String(), cliEv("Timeout", 0, 0, 1, 0)+cliEv("DestroyOld", 0, 0, 1, 0)) {
+		t.Errorf("the stop must end by killing the straggler:\n%s", r.stderr)
+	}
+}
+
+// cliNamespaceInit is the host pid of the naught that cliUnshare started:
+// unshare's only child, PID 1 of the new namespace.
+func cliNamespaceInit(t *testing.T, r *running) int {
+	t.Helper()
+	pid := r.cmd.Process.Pid
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := strings.Fields(string(b))
+	if len(children) != 1 {
+		t.Fatalf("unshare (pid %d) has children %v, want naught alone", pid, children)
+	}
+	init, err := strconv.Atoi(children[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return init
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -24,7 +25,12 @@ import (
 )
 
 // startDefaults are start's options and defaults, in help order.
-var startOrder = []string{"worker-count", "ipc-file", "log", "stdout", "stderr", "max-log-size", "max-log-files", "cwd", "daemon-mode", "node-args", "pid-file", "remove-old-ipc", "ipc-mode", "ipc-group"}
+var startOrder = []string{"worker-count", "ipc-file", "log", "stdout", "stderr", "max-log-size", "max-log-files", "cwd", "daemon-mode", "node-args", "pid-file", "remove-old-ipc", "ipc-mode", "ipc-group", "stop-timeout"}
+
+// containerStopTimeout is --stop-timeout's default as PID 1: it leaves
+// naught two seconds of `docker stop`'s default ten to kill the stragglers,
+// flush its logs and exit before the engine sends SIGKILL.
+const containerStopTimeout = 8 * time.Second
 
 func startCommand() command {
 	return command{
@@ -49,6 +55,12 @@ func startCommand() command {
     container's init), daemon-mode defaults to false and log, stdout and
     stderr to -; daemon-mode true is refused there.
 
+    stop-timeout is how many seconds (fractional allowed) a stop asked for
+    by SIGTERM or SIGINT waits for the workers before it kills the
+    stragglers and exits; none waits for ever. As PID 1 it defaults to 8,
+    inside docker stop's default grace period of 10 seconds. naught stop
+    takes its own --timeout.
+
     Creates an ipc-file (a unix socket, owner-only unless ipc-mode says
     otherwise) which naught uses to communicate with your server once it
     has started. With remove-old-ipc true, an ipc-file nobody answers on
@@ -60,6 +72,7 @@ func startCommand() command {
 			"worker-count": "1", "ipc-file": "naught.ipc", "log": "naught.log", "stdout": "stdout.log",
 			"stderr": "stderr.log", "max-log-size": "10485760", "max-log-files": "0", "cwd": ".", "daemon-mode": "true",
 			"node-args": "''", "pid-file": "naught.pid", "remove-old-ipc": "false", "ipc-mode": "0600", "ipc-group": "''",
+			"stop-timeout": "none (8 as PID 1)",
 		}, startOrder...),
 		flags:   startFlags,
 		minArgs: 1,
@@ -86,6 +99,8 @@ func startFlags(fs *pflag.FlagSet) func(*Env, []string) int {
 	fs.Var(&removeOld, "remove-old-ipc", "remove an ipc-file nobody answers on")
 	fs.Var(&mode, "ipc-mode", "permissions of the ipc-file")
 	group := fs.String("ipc-group", "", "group of the ipc-file (name or gid)")
+	stopTimeout := &timeoutValue{}
+	fs.Var(stopTimeout, "stop-timeout", "seconds a signalled stop waits before killing the stragglers")
 
 	return func(env *Env, args []string) int {
 		if pid1.IsPID1() {
@@ -96,6 +111,9 @@ func startFlags(fs *pflag.FlagSet) func(*Env, []string) int {
 				return exitFailure
 			}
 			daemonMode = false
+			if !fs.Changed("stop-timeout") {
+				stopTimeout.d = containerStopTimeout
+			}
 			for _, name := range []string{"log", "stdout", "stderr"} {
 				if !fs.Changed(name) {
 					_ = fs.Set(name, "-") // a valid value for a string option
@@ -128,6 +146,7 @@ func startFlags(fs *pflag.FlagSet) func(*Env, []string) int {
 			MaxLogFiles: *maxLogFiles,
 			Cwd:         workDir,
 			Env:         workerEnviron(env.Environ),
+			StopTimeout: stopTimeout.d,
 		}
 		if *pidFile == "" || *pidFile == "/dev/null" {
 			cfg.PidFile = ""
