@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	code := m.Run()
+	dockerCleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -357,9 +358,14 @@ type load struct {
 }
 
 func (s *sandbox) startLoad(clients int) *load {
+	return startLoad(s.t, fmt.Sprintf("http://127.0.0.1:%d/", s.port), clients)
+}
+
+// startLoad sends requests to url from clients goroutines; the load stops
+// at t's cleanup if not before.
+func startLoad(t *testing.T, url string, clients int) *load {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	l := &load{cancel: cancel}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", s.port)
 	for range clients {
 		l.wg.Add(1)
 		go func() {
@@ -387,7 +393,7 @@ func (s *sandbox) startLoad(clients int) *load {
 			}
 		}()
 	}
-	s.t.Cleanup(l.stop)
+	t.Cleanup(l.stop)
 	return l
 }
 

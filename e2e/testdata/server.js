@@ -7,6 +7,7 @@
 //   CRASH_AFTER_MS  exit 1 that long after 'online'
 //   LINGER=1        ignore 'shutdown' and keep a timer alive
 //   SLOW_MS         delay every response
+//   LOG_REQUESTS=1  print "worker N got URL" when a request arrives
 // GET /crash exits the worker at once; GET /offline sends 'offline' and
 // closes after the response; GET /env and /argv report them as JSON.
 'use strict';
@@ -19,6 +20,7 @@ if (env.CRASH_AT_BOOT === '1') {
 }
 
 const server = http.createServer((req, res) => {
+  if (env.LOG_REQUESTS === '1') console.log(`worker ${env.NAUGHT_WORKER} got ${req.url}`);
   const reply = () => {
     if (req.url === '/env') return res.end(JSON.stringify(process.env));
     if (req.url === '/argv') return res.end(JSON.stringify(process.argv.slice(2)));
