@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -301,6 +302,42 @@ func BenchmarkForwardLatency(b *testing.B) {
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "µs-median")
+}
+
+// BenchmarkForwardHop measures what the target is about: the time
+// from kill(naught, SIGUSR2) to the kernel handing the forwarded signal to
+// the worker, and nothing else. The worker (testdata/sigwait.c, built with
+// gcc) takes SIGUSR2 with sigwait and stamps it with CLOCK_MONOTONIC, which
+// is one clock for every process; the stamp travels back over a pipe after
+// the fact, so neither the pipe nor a Go runtime in the worker is timed.
+// Reports the median and the 90th percentile.
+func BenchmarkForwardHop(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "sigwait")
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join("testdata", "sigwait.c")).CombinedOutput(); err != nil {
+		b.Skipf("gcc cannot build the sigwait worker: %v\n%s", err, out)
+	}
+	worker := reexec.StartCmd(b, exec.Command(bin))
+	require.Equal(b, "ready", worker.Line(b))
+	fwd := helpers.Start(b, "forwarder", strconv.Itoa(worker.Pid))
+	require.Equal(b, "ready", fwd.Line(b))
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		var t0 unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &t0); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Kill(fwd.Pid, unix.SIGUSR2); err != nil {
+			b.Fatal(err)
+		}
+		t1, err := strconv.ParseInt(worker.Line(b), 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Duration(t1-t0.Nano()))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "µs-median")
+	b.ReportMetric(float64(lat[len(lat)*9/10].Nanoseconds())/1e3, "µs-p90")
 }
 
 // TestSignal34KillsGoProgram pins the known limit documented in the package:
