@@ -164,6 +164,40 @@ func TestCLIMaxLogSize(t *testing.T) {
 	}
 }
 
+// --log, --stdout and --stderr on one file share one rotating sink: two
+// would rename the file under each other and lose lines. Every event and
+// every worker's line is found exactly once across the rotations.
+func TestCLISharedLogFileRotates(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.script("server.js")
+	s.start("--worker-count", "2", "--max-log-size", "300", "--log", "all.log", "--stdout", "all.log", "--stderr", "all.log", "server.js")
+	for range 4 {
+		if r := s.run("deploy"); r.code != 0 {
+			t.Fatalf("deploy:\n%s", r)
+		}
+	}
+	var all string
+	var names []string
+	cliPoll(t, "every rotated log compressed", func() bool {
+		all, names = s.read("all.log"), nil
+		plain, _ := filepath.Glob(s.path("all-*.log"))
+		gz, _ := filepath.Glob(s.path("all-*.log.gz"))
+		for _, p := range gz {
+			b, err := cliGunzip(p)
+			if err != nil {
+				return false // still being written
+			}
+			all += b
+			names = append(names, filepath.Base(p))
+		}
+		return len(plain) == 0 && len(gz) > 0
+	}, func() string { return fmt.Sprintf("all.log:\n%s\nrotated: %v", s.read("all.log"), names) })
+	if n, m, l := strings.Count(all, "IpcListening."), strings.Count(all, "Ready."), strings.Count(all, " listening\n"); n != 1 || m != 5 || l != 10 {
+		t.Errorf("across %d rotated files: %d IpcListening (want 1), %d Ready (want 5), %d worker lines (want 10):\n%s", len(names), n, m, l, all)
+	}
+}
+
 // cliGunzip reads a gzip file.
 func cliGunzip(path string) (string, error) {
 	f, err := os.Open(path)

@@ -63,22 +63,21 @@ func Run(ctx context.Context, cfg Config, announce func(control.Event)) (err err
 	// naught log, which is the first sink opened.
 	reports := &reportTo{}
 	sinkOpts := []logsink.Option{logsink.MaxSize(cfg.MaxLogSize), logsink.MaxFiles(cfg.MaxLogFiles), logsink.Report(reports.line)}
-	log, err := logsink.Open(cfg.Log, os.Stderr, sinkOpts...)
+	sinks := sinkSet{opts: sinkOpts}
+	defer func() { err = errors.Join(err, sinks.close()) }()
+	log, err := sinks.open(cfg.Log, os.Stderr)
 	if err != nil {
 		return fmt.Errorf("unable to open the log %s: %w", cfg.Log, err)
 	}
-	defer closeAll(&err, log)
 	reports.set(log)
-	stdout, err := logsink.Open(cfg.Stdout, os.Stdout, sinkOpts...)
+	stdout, err := sinks.open(cfg.Stdout, os.Stdout)
 	if err != nil {
 		return fmt.Errorf("unable to open the workers' stdout log %s: %w", cfg.Stdout, err)
 	}
-	defer closeAll(&err, stdout)
-	stderr, err := logsink.Open(cfg.Stderr, os.Stderr, sinkOpts...)
+	stderr, err := sinks.open(cfg.Stderr, os.Stderr)
 	if err != nil {
 		return fmt.Errorf("unable to open the workers' stderr log %s: %w", cfg.Stderr, err)
 	}
-	defer closeAll(&err, stderr)
 	logf := func(format string, args ...any) { log.WriteLine(fmt.Sprintf(format, args...)) }
 
 	if _, err := pid1.Setup(); err != nil {
@@ -160,7 +159,7 @@ func Run(ctx context.Context, cfg Config, announce func(control.Event)) (err err
 	sigReady := make(chan struct{})
 	sigLoop := &signals.Loop{
 		Ready:   func() { close(sigReady) },
-		Handler: signalHandler{m: m, stopTimeout: cfg.StopTimeout, sinks: []logsink.Sink{log, stdout, stderr}, logf: logf},
+		Handler: signalHandler{m: m, stopTimeout: cfg.StopTimeout, sinks: sinks.order, logf: logf},
 		Reap:    reap.Reap,
 		Logf:    logf,
 	}
@@ -307,6 +306,45 @@ func (r *reportTo) line(l string) {
 	if s != nil {
 		s.WriteLine(l)
 	}
+}
+
+// sinkSet opens each destination once: when two of --log, --stdout and
+// --stderr name the same file they share one sink, since two rotating
+// writers on one file would rename it under each other. "-" is naught's
+// own stream, so it is one destination per stream.
+type sinkSet struct {
+	opts  []logsink.Option
+	byKey map[string]logsink.Sink
+	order []logsink.Sink
+}
+
+func (s *sinkSet) open(dest string, std *os.File) (logsink.Sink, error) {
+	key := dest
+	if dest == "-" {
+		key += std.Name()
+	}
+	if sink, ok := s.byKey[key]; ok {
+		return sink, nil
+	}
+	sink, err := logsink.Open(dest, std, s.opts...)
+	if err != nil {
+		return nil, err
+	}
+	if s.byKey == nil {
+		s.byKey = map[string]logsink.Sink{}
+	}
+	s.byKey[key] = sink
+	s.order = append(s.order, sink)
+	return sink, nil
+}
+
+// close closes the sinks, the last opened first.
+func (s *sinkSet) close() error {
+	var errs []error
+	for i := len(s.order) - 1; i >= 0; i-- {
+		errs = append(errs, s.order[i].Close())
+	}
+	return errors.Join(errs...)
 }
 
 type closer interface{ Close() error }
