@@ -300,6 +300,29 @@ func TestDockerStopDrains(t *testing.T) {
 	t.Logf("docker stop took %s with a request of 1.5 s in flight (grace period 10 s)", took.Round(time.Millisecond))
 }
 
+// A worker that ignores 'shutdown' cannot make `docker stop` end in a
+// SIGKILL: naught's default stop budget as PID 1 (8 s) kills it, and naught
+// exits 0 inside docker's grace period of 10 s. Were it late, docker would
+// SIGKILL naught and the exit code would be 137.
+func TestDockerStopKillsStragglersInTime(t *testing.T) {
+	t.Parallel()
+	w := needDocker(t)
+	c := w.start(t, []string{"-e", "LINGER=1", "-e", "PORT=8000", "-e", "NAUGHT_WORKER_COUNT=1"}, w.example, "/e2e/server.js")
+	c.waitLog("Ready.", 1)
+	began := time.Now()
+	if r := dockerRun(t, "stop", "-t", "10", c.id); r.code != 0 {
+		t.Fatalf("docker stop:\n%s", r)
+	}
+	took := time.Since(began)
+	if code := c.inspect("{{.State.ExitCode}}"); code != "0" {
+		t.Errorf("container exit code %s, want 0 (naught's stop budget must end before docker's)", code)
+	}
+	if logs := c.logs(); !strings.Contains(logs, cliEv("Timeout", 0, 0, 1, 0)+cliEv("DestroyOld", 0, 0, 1, 0)) {
+		t.Errorf("the straggler must be killed after the stop budget:\n%s", logs)
+	}
+	t.Logf("docker stop took %s with a worker that ignores 'shutdown' (budget 8 s, grace period 10 s)", took.Round(time.Millisecond))
+}
+
 // A worker that leaves 1,000 orphans behind leaves no zombie: naught, PID 1,
 // reaps them.
 func TestDockerOrphansReaped(t *testing.T) {
