@@ -29,15 +29,12 @@
 //     the file past MaxSize, on the writer goroutine: nothing is split,
 //     lost or written twice across a rotation. A line longer than MaxSize
 //     goes alone into a file of its own.
-//   - A rotated file gets a name that no file has: name-<UTC time>.ext in
-//     lumberjack's format, a millisecond later than the previous one if
-//     need be. It is compressed to name-<time>.ext.gz by one goroutine per
-//     log (the mill), woken through a coalescing channel of capacity 1;
-//     the .gz is written and synced in full before the rotated file is
-//     deleted, and deleted itself if anything fails. Failures are reported,
-//     once per file, and tried again on the next pass. The mill only sees
-//     files nobody writes any more: it lists the directory under the lock
-//     a rotation holds while its rename may still be undone.
+//   - A rotated file gets a name that no file has, and, unless the wall
+//     clock was stepped back, a later name than the file rotated before it
+//     (see below: lumberjack alone promises neither).
+//   - Close returns once the rotated files are compressed (or after
+//     flushTimeout, 5 s), so that stopping naught does not cut a
+//     compression short.
 //   - Attach's done channel closes once the worker's last line has been
 //     written (or dropped), so a dying worker's output is drained before it
 //     is forgotten.
@@ -45,13 +42,65 @@
 //     and a report that does not fit in the buffer is dropped and counted
 //     like any line, so the event log may report into itself.
 //
-// # Why not lumberjack
+// # lumberjack
 //
-// The rotated files are named, compressed and pruned as
-// gopkg.in/natefinch/lumberjack.v2 would, but its Logger is not used:
-// Logger.Rotate names the rotated file by the millisecond, and a second
-// rotation in the same millisecond renames over the first file (small
-// sizes and bursts rotate that fast); its MaxSize counts whole MiB; its
-// mill discards compression errors, and Close neither waits for it nor
-// stops it.
+// The file itself is a gopkg.in/natefinch/lumberjack.v2 Logger, used by
+// the writer goroutine alone: lumberjack opens it (O_APPEND), renames it
+// to name-<UTC time>.ext on Rotate and opens a fresh one with the old
+// one's mode and owner, and its mill goroutine gzips the rotated files
+// (the .gz complete and closed before the rotated file is deleted; a
+// partial .gz deleted when the compression fails) and deletes those
+// beyond MaxFiles (MaxBackups). Its own size limit is set out of reach (2 PiB): it counts
+// whole MiB, and would rotate in the middle of a batch. The writer counts
+// bytes (a stat when the file is opened, then what it writes) and calls
+// Rotate itself. Where lumberjack falls short, the writer makes up:
+//
+//   - Names. lumberjack names a rotated file by the millisecond and
+//     renames over a file of that name, so two rotations in a millisecond
+//     (small sizes, bursts) would lose the first file, and a name an
+//     earlier run left would be lost too. Before Rotate, and before
+//     anything that may make lumberjack rotate (it rotates a file it
+//     fails to open), the writer waits until the clock has left the
+//     millisecond of its last such call and until neither this
+//     millisecond's name nor the next's exists, plain or .gz. That is at
+//     most a millisecond on the writer goroutine, which the workers never
+//     wait for; a wall clock stepped back into a stretch of earlier
+//     rotations may need longer, and after nameWait (20 ms) the rotation
+//     is put off, reported, and the file grows past MaxSize until a name
+//     is free. The hole left: a clock stepped back so that lumberjack
+//     reads a millisecond whose name exists later than the one checked,
+//     because Rotate took more than a millisecond to read the clock (a
+//     slow close).
+//   - Appending. lumberjack opens the fresh file of a rotation without
+//     O_APPEND; the writer has it reopened, for appending, at its first
+//     write a millisecond or more later (the reopen is then safe by the
+//     rule above).
+//   - Modes. lumberjack creates a missing file 0600: the writer creates
+//     it first, 0644 less the umask, at Open and before any reopen. It
+//     gives a fresh file the old one's mode less the umask: the writer
+//     sets it in full.
+//   - Failed writes. lumberjack keeps the descriptor to itself: a write
+//     that failed halfway is cut back to the last whole line by path,
+//     once a stat shows that the path is still the file written, and the
+//     file is then reopened.
+//   - Reopen. Close the Logger; its next write opens the file at the path.
+//   - Compression errors. The mill drops them (_ =), and it can be neither
+//     stopped nor waited for. Only the directory shows what it did: a
+//     rotated file still there uncompressed. The writer lists the
+//     directory after each rotation and reports a rotated file that has
+//     stayed uncompressed for a minute ("unable to compress …: still not
+//     compressed …"); Close polls the directory until no rotated file is
+//     left uncompressed and reports, after flushTimeout, those that are.
+//     What is lost is the reason (a full disk, a permission, …), and the
+//     quickness: Close waits the full flushTimeout for a compression
+//     that failed, since it cannot tell it from a slow one. The mill
+//     tries again after every rotation, and at the next run's Open.
+//   - Process death. If naught dies while the mill compresses, the
+//     rotated file is still there (lumberjack deletes it only after the
+//     .gz is complete) next to a partial .gz, which the next run's mill
+//     overwrites: nothing is lost. A power failure is another matter:
+//     lumberjack does not fsync the .gz before it deletes the rotated
+//     file, so a file rotated seconds before may be lost with it.
+//   - lumberjack's mill goroutine is never stopped: one idle goroutine
+//     stays behind per closed file sink with MaxSize.
 package logsink

@@ -24,7 +24,8 @@ const (
 	// to notice.
 	abandonTimeout = time.Second
 	// flushTimeout bounds how long Close waits for the writer to write
-	// what is queued, and then for the mill to finish compressing.
+	// what is queued, and then for lumberjack's mill to compress the
+	// rotated files.
 	flushTimeout = 5 * time.Second
 )
 
@@ -34,8 +35,7 @@ const (
 type fileSink struct {
 	path         string
 	q            *queue
-	w            *fileWriter // owned by the writer goroutine
-	mill         *mill       // nil without rotation
+	w            *fileWriter // owned by the writer goroutine, then by Close
 	rep          *reporter
 	writerDone   chan struct{}
 	drainTimeout time.Duration
@@ -53,21 +53,14 @@ func openFileSink(path string, o options) (*fileSink, error) {
 		return nil, err
 	}
 	rep := newReporter(abs, &o)
-	var m *mill
-	if o.maxSize > 0 {
-		m = newMill(abs, o.maxFiles, rep)
-	}
-	w, err := openFileWriter(abs, &o, rep, m)
+	w, err := openFileWriter(abs, &o, rep)
 	if err != nil {
 		return nil, err
 	}
 	s := &fileSink{
-		path: abs, q: newQueue(o.bufSize), w: w, mill: m, rep: rep,
+		path: abs, q: newQueue(o.bufSize), w: w, rep: rep,
 		writerDone: make(chan struct{}), drainTimeout: drainTimeout, flushTimeout: flushTimeout,
 		pipes: make(map[*os.File]struct{}),
-	}
-	if m != nil {
-		go m.run()
 	}
 	go s.writeLoop()
 	return s, nil
@@ -81,16 +74,9 @@ func (s *fileSink) writeLoop() {
 		batch []byte
 		marks []mark
 		last  bool
-		first = true
 	)
 	for !last {
 		batch, marks, last = s.q.take(batch[:0], marks[:0])
-		if first && s.mill != nil {
-			// Compress what earlier runs left. Not before the sink is
-			// first used, so that Report may refer to the sink.
-			s.mill.kick()
-		}
-		first = false
 		off := 0
 		for i, m := range marks {
 			s.w.write(batch[off:m.at])
@@ -238,13 +224,13 @@ func (s *fileSink) Close() error {
 	s.q.close()
 	select {
 	case <-s.writerDone:
+		// The writer is done with s.w. Wait for lumberjack's mill,
+		// which cannot be stopped nor waited for otherwise.
+		if s.w.maxSize > 0 {
+			s.w.backups.await(s.rep, s.flushTimeout)
+		}
 	case <-time.After(s.flushTimeout):
 		errs = append(errs, fmt.Errorf("log file %s: a write did not finish within %v; left in the background", s.path, s.flushTimeout))
-	}
-	if s.mill != nil {
-		if err := s.mill.close(s.flushTimeout); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if err := s.rep.close(); err != nil {
 		errs = append(errs, err)

@@ -19,9 +19,8 @@ type options struct {
 	bufSize  int
 	report   func(line string)
 
-	// Seams for tests: the clock that names rotated files, and the one
-	// that spaces reports.
-	now       func() time.Time
+	// Seams for tests: the clock and timers that space reports. (The
+	// clock that names rotated files is lumberjack's: time.Now.)
 	reportNow func() time.Time
 	afterFunc func(time.Duration, func()) stopper
 }
@@ -32,7 +31,6 @@ type stopper interface{ Stop() bool }
 func defaultOptions() options {
 	return options{
 		bufSize:   DefaultBufferSize,
-		now:       time.Now,
 		reportNow: time.Now,
 		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
 	}
@@ -52,9 +50,10 @@ func (o *options) check() error {
 }
 
 // MaxSize rotates a log file before a write would take it past bytes: the
-// file is renamed name-<UTC time>.ext (lumberjack's naming, for example
+// file is renamed name-<UTC time>.ext (for example
 // stdout-2006-01-02T15-04-05.000.log), gzipped in the background into
-// name-<time>.ext.gz, and a fresh file is opened. Lines are never split:
+// name-<time>.ext.gz, and a fresh file is opened, all by lumberjack (see
+// the package documentation). Lines are never split:
 // a line that does not fit goes into the fresh file, and a single line
 // longer than bytes goes alone into a file of its own. 0, the default,
 // never rotates.
@@ -62,8 +61,9 @@ func MaxSize(bytes int64) Option { return func(o *options) { o.maxSize = bytes }
 
 // MaxFiles keeps the n newest rotated files of a log and deletes older
 // ones (the file being written is not counted), rotated by this run or an
-// earlier one. 0, the default, keeps them all, as the original naught
-// does. It applies only with [MaxSize].
+// earlier one; lumberjack deletes them in the background after a
+// rotation. 0, the default, keeps them all, as the original naught does.
+// It applies only with [MaxSize].
 func MaxFiles(n int) Option { return func(o *options) { o.maxFiles = n } }
 
 // BufferSize bounds the output a file sink holds while the disk is slow:
@@ -88,9 +88,6 @@ func BufferSize(bytes int) Option { return func(o *options) { o.bufSize = bytes 
 //
 // Without Report, those lines are returned by Close instead.
 func Report(f func(line string)) Option { return func(o *options) { o.report = f } }
-
-// withClock names rotated files from now instead of time.Now.
-func withClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // withTimers spaces reports with afterFunc instead of time.AfterFunc, and
 // reads the time from now.

@@ -247,17 +247,24 @@ func TestRotationNeverSplitsALine(t *testing.T) {
 func TestRotatedNamesAreNewAndInOrder(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "stdout.log")
-	frozen := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
-	stem := func(t time.Time) string {
-		return filepath.Join(dir, "stdout-"+t.Format(backupTimeFormat)+".log")
+	// Rotated files of an earlier run (whose clock was ahead), under the
+	// names lumberjack's clock, which is time.Now, gives next.
+	const taken = 6
+	first := time.Now().UnixMilli()
+	stem := func(ms int64) string {
+		return filepath.Join(dir, "stdout-"+time.UnixMilli(ms).UTC().Format(backupTimeFormat)+".log")
 	}
-	// Rotated files of an earlier run, under the names the frozen clock
-	// gives first.
-	writeGzip(t, stem(frozen)+".gz", "old 1\n")
-	if err := os.WriteFile(stem(frozen.Add(time.Millisecond)), []byte("old 2\n"), 0o644); err != nil {
-		t.Fatal(err)
+	var want []string
+	for i := range int64(taken) {
+		content := fmt.Sprintf("old %d", i)
+		if i%2 == 0 {
+			writeGzip(t, stem(first+i)+".gz", content+"\n")
+		} else if err := os.WriteFile(stem(first+i), []byte(content+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, filepath.Base(stem(first+i))+".gz: "+content)
 	}
-	s, err := Open(path, nil, MaxSize(10), withClock(func() time.Time { return frozen }))
+	s, err := Open(path, nil, MaxSize(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,16 +278,19 @@ func TestRotatedNamesAreNewAndInOrder(t *testing.T) {
 	for _, f := range readLog(t, path) {
 		got = append(got, f.name+": "+strings.Join(f.lines, ","))
 	}
-	name := func(ms int) string {
-		return filepath.Base(stem(frozen.Truncate(time.Millisecond).Add(time.Duration(ms)*time.Millisecond))) + ".gz"
+	// readLog sorts the rotated files by name: the new ones come after
+	// the old ones, in the order they were written, and no old one was
+	// renamed over.
+	if len(got) != taken+5 || !slices.Equal(got[:taken], want) {
+		t.Fatalf("got\n%s\nwant first\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	want := []string{
-		name(0) + ": old 1", name(1) + ": old 2",
-		name(2) + ": line 0", name(3) + ": line 1", name(4) + ": line 2", name(5) + ": line 3",
-		"stdout.log: line 4",
+	for i, g := range got[taken : taken+4] {
+		if !strings.HasSuffix(g, fmt.Sprintf(".log.gz: line %d", i)) {
+			t.Errorf("rotated file %d: %s, want line %d", i, g, i)
+		}
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	if g := got[taken+4]; g != "stdout.log: line 4" {
+		t.Errorf("the log: %s, want line 4", g)
 	}
 }
 
@@ -404,6 +414,10 @@ func TestCompressionFailureIsReported(t *testing.T) {
 		}
 		return path, left
 	}
+	// lumberjack's mill does not report a failure: Close tells it from a
+	// compression still running only when its wait for the mill is up.
+	// Shorten that wait.
+	shortWait := func(s Sink) { s.(*fileSink).flushTimeout = 300 * time.Millisecond }
 	check := func(t *testing.T, report, left string) {
 		if !strings.Contains(report, "unable to compress "+left) {
 			t.Errorf("report %q, want one about compressing %s", report, left)
@@ -419,6 +433,7 @@ func TestCompressionFailureIsReported(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		shortWait(s)
 		s.WriteLine("new")
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -431,6 +446,7 @@ func TestCompressionFailureIsReported(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		shortWait(s)
 		s.WriteLine("new")
 		err = s.Close()
 		if err == nil {

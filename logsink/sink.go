@@ -39,11 +39,12 @@ type Sink interface {
 	Reopen() error
 
 	// Close waits (at most a few seconds) for attached pipes to drain,
-	// reports what was dropped, writes what is buffered, waits for the
-	// compression of rotated files, then closes the destination. It never
-	// closes naught's own stream. Its error tells of lost output (failed
-	// writes, pipes still open) and of a step that did not finish in
-	// time; without [Report], it also carries what would have been
+	// reports what was dropped, writes what is buffered, closes the
+	// destination, then waits (at most a few seconds more) until the
+	// rotated files are compressed, reporting those that are not. It
+	// never closes naught's own stream. Its error tells of lost output
+	// (failed writes, pipes still open) and of a step that did not finish
+	// in time; without [Report], it also carries what would have been
 	// reported.
 	Close() error
 }

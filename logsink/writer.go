@@ -5,44 +5,106 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 const (
 	fileFlags = os.O_WRONLY | os.O_APPEND | os.O_CREATE
 	fileMode  = 0o644
+
+	// neverMiB is lumberjack's MaxSize (it counts MiB): 2 PiB, so that it
+	// never rotates on its own. The writer counts bytes and calls Rotate.
+	neverMiB = math.MaxInt32
+	// nameWait bounds how long a rotation waits for lumberjack's clock to
+	// reach a millisecond whose rotated name is free. Only a wall clock
+	// stepped back into a stretch of earlier rotations, one a millisecond,
+	// makes it wait more than a millisecond.
+	nameWait = 20 * time.Millisecond
 )
 
-// fileWriter is the writing side of a file sink. Only the sink's writer
-// goroutine uses it, so it has no lock. Every write it receives is whole
+// errNoName is why a rotation did not happen.
+var errNoName = fmt.Errorf("every rotated name for the next %v is taken (wall clock stepped back?); writing on past the size limit", nameWait)
+
+// fileWriter is the writing side of a file sink: a lumberjack.Logger that
+// only the sink's writer goroutine uses. Every write it receives is whole
 // lines; it writes them into one file or, rotating between two lines,
 // into two or more, never splitting a line.
+//
+// lumberjack opens the file, renames it on rotation, and compresses and
+// prunes the rotated files. The writer decides when to rotate (it counts
+// bytes, lumberjack MiB), makes sure lumberjack's rotated name is new,
+// creates the file with our mode, cuts a failed write back to whole
+// lines, and watches the compressions lumberjack does not report on.
 type fileWriter struct {
 	path    string // absolute
 	maxSize int64  // 0: never rotate
-	now     func() time.Time
 	rep     *reporter
-	mill    *mill // nil without rotation
+	lj      *lumberjack.Logger
+	backups *backups // the rotated files' names, and with maxSize their compression
 
-	f    *os.File // nil when a failed rotation left none; the next write opens one
-	size int64    // of f, as far as we wrote it
-	last time.Time
+	open       bool        // lj has the file open, and size counts it
+	size       int64       // of the file, as far as we wrote it
+	fi         fs.FileInfo // the file lj has open, as it was at path
+	appendLate bool        // lj's file is the fresh one of a rotation, not opened O_APPEND
+	lastMs     int64       // UTC millisecond right after the last lumberjack call that may have rotated
 }
 
-// openFileWriter opens path for appending, creating it if need be.
-func openFileWriter(path string, o *options, rep *reporter, m *mill) (*fileWriter, error) {
-	f, err := os.OpenFile(path, fileFlags, fileMode)
-	if err != nil {
-		return nil, fmt.Errorf("open log file: %w", err)
+// openFileWriter has lumberjack open the file at path now, creating it
+// if need be, so that Open fails on a path that cannot be written to, and
+// lines written before a Reopen go to the file that was there before.
+func openFileWriter(path string, o *options, rep *reporter) (*fileWriter, error) {
+	w := &fileWriter{path: path, maxSize: o.maxSize, rep: rep, lj: &lumberjack.Logger{
+		Filename:  path,
+		MaxSize:   neverMiB,
+		LocalTime: false, // rotated names in UTC
+	}}
+	w.backups = newBackups(path)
+	if o.maxSize > 0 {
+		w.lj.MaxBackups = o.maxFiles // 0 keeps them all
+		w.lj.Compress = true
 	}
-	w := &fileWriter{path: path, maxSize: o.maxSize, now: o.now, rep: rep, mill: m, f: f}
-	if fi, err := f.Stat(); err == nil { // a failed Stat only delays the first rotation
-		w.size = fi.Size()
+	if err := w.openFile(); err != nil {
+		return nil, err
 	}
 	return w, nil
+}
+
+// createFile creates the file at path, mode 0644 less the umask, unless it
+// exists. (lumberjack would create it 0600.)
+func createFile(path string) error {
+	f, err := os.OpenFile(path, fileFlags, fileMode)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openFile has lumberjack open the file at path for appending, creating it
+// first, and counts what it holds. lumberjack also wakes its mill, which
+// then compresses what earlier runs or rotations left (and prunes).
+func (w *fileWriter) openFile() error {
+	if err := createFile(w.path); err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	// lumberjack rotates a file that it fails to open: make the name it
+	// would give it new too.
+	_ = w.newBackupName() // without one, open anyway: it all but never fails
+	_, err = w.lj.Write(nil)
+	w.lastMs = time.Now().UnixMilli()
+	if err != nil {
+		return err // lumberjack's own context
+	}
+	w.open, w.size, w.fi, w.appendLate = true, fi.Size(), fi, false
+	return nil
 }
 
 // write writes p, whole lines, rotating before a line that would take the
@@ -50,6 +112,12 @@ func openFileWriter(path string, o *options, rep *reporter, m *mill) (*fileWrite
 // file. Failures are reported; what failed to be written is lost.
 func (w *fileWriter) write(p []byte) {
 	for len(p) > 0 {
+		if !w.open {
+			if err := w.openFile(); err != nil {
+				w.rep.writeFailed(int64(len(p)), int64(bytes.Count(p, []byte{'\n'})), err)
+				return
+			}
+		}
 		n := len(p)
 		if w.maxSize > 0 && w.size+int64(n) > w.maxSize {
 			n = 0
@@ -79,18 +147,24 @@ func lineEnd(p []byte) int {
 }
 
 func (w *fileWriter) writeChunk(p []byte) {
-	if w.f == nil {
-		f, err := os.OpenFile(w.path, fileFlags, fileMode)
-		if err != nil {
-			w.rep.writeFailed(int64(len(p)), int64(bytes.Count(p, []byte{'\n'})), fmt.Errorf("open log file: %w", err))
-			return
-		}
-		w.f, w.size = f, 0
-		if fi, err := f.Stat(); err == nil {
-			w.size = fi.Size()
+	if w.appendLate && w.nameFree() {
+		// Reopen the fresh file of a rotation for appending, now that
+		// the open, were it to fail, would not make lumberjack rotate
+		// the file under a name in use. (Until then we are its only
+		// writer anyway.) Unless it was moved away meanwhile: that is
+		// for Reopen.
+		w.appendLate = false
+		if fi, err := os.Stat(w.path); err == nil && os.SameFile(fi, w.fi) {
+			w.closeFile()
 		}
 	}
-	n, err := w.f.Write(p)
+	if !w.open { // a failed rotation closed it, or the line above
+		if err := w.openFile(); err != nil {
+			w.rep.writeFailed(int64(len(p)), int64(bytes.Count(p, []byte{'\n'})), err)
+			return
+		}
+	}
+	n, err := w.lj.Write(p)
 	if err == nil {
 		w.size += int64(n)
 		return
@@ -101,113 +175,120 @@ func (w *fileWriter) writeChunk(p []byte) {
 	if n > 0 {
 		// Take back the part of a line a short write left (a full
 		// disk), so the file still ends with a whole line.
-		if terr := w.f.Truncate(w.size); terr != nil {
+		if terr := w.truncate(); terr != nil {
 			w.size += int64(n)
 			err = errors.Join(err, fmt.Errorf("truncate a partly written line: %w", terr))
 		}
+		// Unless lumberjack opened the file O_APPEND, its offset is now
+		// past the end: reopen it on the next write.
+		w.closeFile()
 	}
 	w.rep.writeFailed(int64(len(p)), int64(bytes.Count(p, []byte{'\n'})), err)
 }
 
-// rotate renames the file with a timestamp, opens a fresh one in its
-// place and has the mill compress the rotated one. On failure it reports
-// and keeps writing where it was.
-func (w *fileWriter) rotate() bool {
-	// While mill.mu is held, a rotated name may still be taken back: the
-	// mill lists the directory only under it.
-	w.mill.mu.Lock()
-	defer w.mill.mu.Unlock()
-	fi, err := w.f.Stat()
+// truncate cuts the file back to size. lumberjack keeps its descriptor to
+// itself, so it goes by path, after making sure that the path still
+// names the file lumberjack writes.
+func (w *fileWriter) truncate() error {
+	fi, err := os.Stat(w.path)
 	if err != nil {
-		w.rep.failed("unable to rotate "+w.path, err)
-		return false
+		return err
 	}
-	backup := w.backupName()
-	if err := os.Rename(w.path, backup); err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			w.rep.failed("unable to rotate "+w.path, err)
-			return false
-		}
+	if !os.SameFile(fi, w.fi) {
+		return errors.New("the file was moved away")
+	}
+	return os.Truncate(w.path, w.size)
+}
+
+// rotate has lumberjack rename the file with a timestamp and open a fresh
+// one in its place (its mill then compresses the rotated one). It reports
+// whether the file was rotated; if not, it reports why, and writing goes
+// on in the old file.
+func (w *fileWriter) rotate() bool {
+	fi, err := os.Stat(w.path)
+	if errors.Is(err, fs.ErrNotExist) {
 		// Someone moved the file away without telling us (Reopen):
 		// what we wrote is theirs; just start a fresh file.
-		backup = ""
+		w.closeFile()
+		return true
 	}
-	f, err := os.OpenFile(w.path, fileFlags, fi.Mode().Perm())
 	if err != nil {
-		if backup != "" {
-			if uerr := os.Rename(backup, w.path); uerr != nil {
-				// The file is now a rotated file like any other: stop
-				// writing into it, so the mill may compress it. The
-				// next write tries to open a fresh file.
-				err = errors.Join(err, uerr)
-				w.closeFile()
-				w.rep.failed("unable to rotate "+w.path, err)
-				w.mill.kick()
-				return true
-			}
-		}
 		w.rep.failed("unable to rotate "+w.path, err)
 		return false
 	}
-	copyOwner(f, fi)
-	w.closeFile()
-	w.f, w.size = f, 0
-	w.mill.kick()
+	if !w.newBackupName() {
+		w.rep.failed("unable to rotate "+w.path, errNoName)
+		return false
+	}
+	err = w.lj.Rotate()
+	w.lastMs = time.Now().UnixMilli()
+	cur, serr := os.Stat(w.path)
+	rotated := serr == nil && !os.SameFile(cur, fi)
+	switch {
+	case err == nil:
+		// lumberjack has the fresh file open for writing, but not
+		// O_APPEND: writeChunk reopens it soon.
+		w.open, w.size, w.fi, w.appendLate = true, 0, cur, true
+	case rotated:
+		// lumberjack renamed the file and created a fresh one, then
+		// failed (to chown or to open it): the next write opens it.
+		w.open = false
+		w.rep.failed("after rotating "+w.path, err)
+	default:
+		w.open = false // lumberjack closed it; the next write reopens it
+		w.rep.failed("unable to rotate "+w.path, err)
+		return false
+	}
+	if rotated && cur.Mode().Perm() != fi.Mode().Perm() {
+		// lumberjack gave the fresh file the old one's mode less the
+		// umask (and its owner): restore the mode in full.
+		_ = os.Chmod(w.path, fi.Mode().Perm()) // best effort: the file is usable either way
+	}
+	w.backups.check(w.rep)
 	return true
 }
 
-// copyOwner gives f the permissions and owner of the file it replaces,
-// which the umask or our own user may not give. Best effort: the file is
-// usable either way.
-func copyOwner(f *os.File, fi fs.FileInfo) {
-	_ = f.Chmod(fi.Mode().Perm()) // best effort, see above
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid()) {
-		_ = f.Chown(int(st.Uid), int(st.Gid)) // best effort: only root may
-	}
-}
-
-// backupName is the name of the next rotated file: name-<UTC time>.ext,
-// in lumberjack's format, with a millisecond added as often as needed to
-// make it later than the last one and new. (lumberjack's own Rotate reuses
-// a name when two rotations fall in the same millisecond, and the second
-// rename then replaces the first file.) Called with mill.mu held.
-func (w *fileWriter) backupName() string {
-	t := w.now().UTC().Truncate(time.Millisecond)
-	if !t.After(w.last) {
-		t = w.last.Add(time.Millisecond)
-	}
-	for {
-		name := w.mill.backupPath(t)
-		if !exists(name) && !exists(name+compressSuffix) {
-			w.last = t
-			return name
+// newBackupName waits until the name lumberjack gives a file it rotates
+// now is new (see nameFree), at most nameWait: a millisecond unless the
+// clock was stepped back. It reports whether it found a name.
+func (w *fileWriter) newBackupName() bool {
+	deadline := time.Now().Add(nameWait)
+	for !w.nameFree() {
+		now := time.Now()
+		if now.After(deadline) {
+			return false
 		}
-		t = t.Add(time.Millisecond)
+		// Not a synchronisation: lumberjack's clock must move on.
+		time.Sleep(time.Until(time.UnixMilli(now.UnixMilli() + 1)))
 	}
+	return true
 }
 
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return !errors.Is(err, fs.ErrNotExist)
+// nameFree reports whether the name lumberjack would give a file it
+// rotated now is new. lumberjack names it by the UTC millisecond of the
+// rotation, and renames over whatever has that name. So the clock must
+// have left the millisecond of our last call that may have rotated, and
+// neither this millisecond's name nor the next's may be taken, compressed
+// or not (the next's in case lumberjack reads the clock a millisecond
+// later).
+func (w *fileWriter) nameFree() bool {
+	ms := time.Now().UnixMilli()
+	return ms != w.lastMs && !w.backups.taken(ms) && !w.backups.taken(ms+1)
 }
 
-// reopen writes to f from now on (an external logrotate moved the file).
+// reopen has lumberjack reopen the file at its path from the next write
+// on (an external logrotate moved the file). f is the file Reopen opened
+// to check that the path can be opened; lumberjack opens its own.
 func (w *fileWriter) reopen(f *os.File) {
+	_ = f.Close() // never written
 	w.closeFile()
-	w.f, w.size = f, 0
-	if fi, err := f.Stat(); err == nil {
-		w.size = fi.Size()
-	}
 }
 
 func (w *fileWriter) closeFile() {
-	if w.f == nil {
-		return
-	}
-	if err := w.f.Close(); err != nil {
+	if err := w.lj.Close(); err != nil {
 		w.rep.failed("unable to close "+w.path, err)
 	}
-	w.f, w.size = nil, 0
+	w.open = false
 }
 
 // absPath resolves path now, so that a later chdir changes nothing.
