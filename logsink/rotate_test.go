@@ -221,6 +221,40 @@ func TestRotationKeepsEveryLineOnce(t *testing.T) {
 	}
 }
 
+// lumberjack names a rotated file by the millisecond, and renames over a
+// file of the same name: rotations faster than one a millisecond would
+// lose files, unless the writer waits for a new name.
+func TestRotationsFasterThanAMillisecondKeepEveryLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stdout.log")
+	var rep reports
+	const (
+		count  = 300
+		length = 12 // with its newline, one line a file
+	)
+	s, err := Open(path, nil, MaxSize(length+1), Report(rep.add))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range count { // queued at once: the writer rotates as fast as it can
+		s.WriteLine(workerLine("n", i, length))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.all(); len(r) > 0 {
+		t.Errorf("reports: %q", r)
+	}
+	files := readLog(t, path)
+	var all []string
+	for _, f := range files {
+		all = append(all, f.lines...)
+	}
+	got, missing := checkLines(t, all, map[string]int{"n": length})
+	if got["n"] != count || missing["n"] != 0 || len(files) != count {
+		t.Errorf("%d lines (%d missing) in %d files, want %d in %d", got["n"], missing["n"], len(files), count, count)
+	}
+}
+
 func TestRotationNeverSplitsALine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "naught.log")
 	s, err := Open(path, nil, MaxSize(100))
