@@ -12,11 +12,13 @@ import (
 // BenchmarkThroughput compares the bytes per second that reach the file
 // through a rotating file sink (pipe, drainer, bounded buffer of the
 // default size, writer goroutine, rotation every 10 MiB, gzip in the
-// background, the 3 newest rotated files kept) with a raw write of the
-// same lines to a file, in the same write sizes: one write per line, and
-// 64 KiB writes of whole lines. Time runs from the first write until the
-// last byte is in the file. The ratio is sink ÷ raw written-MB/s for the
-// same size:
+// background by lumberjack, the 3 newest rotated files kept) with a raw
+// write of the same lines to a file, in the same write sizes: one write
+// per line, and 64 KiB writes of whole lines. A third case, pipe, is the
+// floor of any design that drains a worker's pipe: the same writes into a
+// pipe, copied into the file by one goroutine. Time runs from the first
+// write until the last byte is in the file. The ratio is sink ÷ raw
+// written-MB/s for the same size:
 //
 //	go test -run '^$' -bench Throughput -benchtime 200x -count 10 ./logsink
 //
@@ -35,6 +37,7 @@ func BenchmarkThroughput(b *testing.B) {
 	}{{"line", 0}, {"64KiB", 64 << 10}} {
 		writes := chunks(lines, size.chunk)
 		b.Run("raw/"+size.name, func(b *testing.B) { benchRaw(b, writes) })
+		b.Run("pipe/"+size.name, func(b *testing.B) { benchPipe(b, writes) })
 		b.Run("sink/"+size.name, func(b *testing.B) { benchSink(b, writes) })
 	}
 }
@@ -97,6 +100,56 @@ func benchRaw(b *testing.B, writes [][]byte) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total(writes)*int64(b.N))/1e6/b.Elapsed().Seconds(), "written-MB/s")
+}
+
+// benchPipe is the floor of any design that drains the workers' pipes:
+// the same writes into a pipe, and one goroutine that copies what it
+// reads into the file, 64 KiB at a time (by hand: io.Copy would splice).
+func benchPipe(b *testing.B, writes [][]byte) {
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "stdout.log"), fileFlags, fileMode)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	copied := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			if _, werr := f.Write(buf[:n]); werr != nil {
+				copied <- werr
+				return
+			}
+			if err != nil {
+				copied <- nil // EOF
+				return
+			}
+		}
+	}()
+	b.SetBytes(total(writes))
+	b.ResetTimer()
+	for range b.N {
+		for _, p := range writes {
+			if _, err := w.Write(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-copied; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total(writes)*int64(b.N))/1e6/b.Elapsed().Seconds(), "written-MB/s")
+	_ = r.Close() // read end, at EOF
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func benchSink(b *testing.B, writes [][]byte) {
