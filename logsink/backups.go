@@ -34,7 +34,8 @@ const (
 // complete, and a rotated file that stays is one the mill has not
 // compressed, yet or at all.
 type backups struct {
-	dir, prefix, ext string // path = dir/prefix+ext
+	dir, prefix, ext string        // path = dir/prefix+ext
+	reportAfter      time.Duration // compressReportAfter; a seam for tests
 
 	// Owned by the writer goroutine, then by Close once it is done.
 	seen     map[string]time.Time // uncompressed rotated files → when first seen so
@@ -46,7 +47,8 @@ func newBackups(path string) *backups {
 	ext := filepath.Ext(base)
 	return &backups{
 		dir: filepath.Dir(path), prefix: base[:len(base)-len(ext)], ext: ext,
-		seen: make(map[string]time.Time), reported: make(map[string]bool),
+		reportAfter: compressReportAfter,
+		seen:        make(map[string]time.Time), reported: make(map[string]bool),
 	}
 }
 
@@ -111,7 +113,7 @@ func (b *backups) scan(now time.Time) ([]string, error) {
 }
 
 // check reports, once each, the rotated files that have stayed
-// uncompressed for compressReportAfter. The writer calls it after each
+// uncompressed for reportAfter. The writer calls it after each
 // rotation.
 func (b *backups) check(rep *reporter) {
 	now := time.Now()
@@ -121,7 +123,7 @@ func (b *backups) check(rep *reporter) {
 		return
 	}
 	for _, name := range plain {
-		if age := now.Sub(b.seen[name]); age >= compressReportAfter && !b.reported[name] {
+		if age := now.Sub(b.seen[name]); age >= b.reportAfter && !b.reported[name] {
 			b.reported[name] = true
 			rep.failed("unable to compress "+name,
 				fmt.Errorf("still not compressed %v after its rotation (lumberjack's mill does not say why)", age.Round(time.Second)))

@@ -474,6 +474,25 @@ func TestCompressionFailureIsReported(t *testing.T) {
 		}
 		check(t, strings.Join(rep.all(), "\n"), left)
 	})
+	t.Run("Rotation", func(t *testing.T) {
+		// Before Close: a rotation notices the file left uncompressed
+		// (after a minute, made 0 here).
+		path, left := setup(t)
+		var rep reports
+		s, err := Open(path, nil, MaxSize(10), Report(rep.add))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shortWait(s)
+		s.(*fileSink).w.backups.reportAfter = 0 // before the first line: the queue orders it
+		s.WriteLine("line 1")
+		s.WriteLine("line 2") // rotates
+		waitUntil(t, "a report", func() bool { return strings.Contains(strings.Join(rep.all(), "\n"), "unable to compress "+left) })
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		check(t, strings.Join(rep.all(), "\n"), left)
+	})
 	t.Run("Close", func(t *testing.T) {
 		path, left := setup(t)
 		s, err := Open(path, nil, MaxSize(1000))
