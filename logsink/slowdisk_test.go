@@ -3,9 +3,11 @@ package logsink
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,4 +296,78 @@ func readLogAllowing(t *testing.T, path, why string) []logFile {
 		}
 	}
 	return files
+}
+
+// A write cut short (here by RLIMIT_FSIZE, as by a full disk) is taken
+// back to the last whole line, and the next line goes right after it:
+// also in the fresh file of a rotation, which lumberjack opens without
+// O_APPEND, so that its offset stays past the cut.
+func TestShortWriteIsCutBack(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 250
+	if old.Cur < 1<<20 { // RLIM_INFINITY is the largest uint64
+		t.Skipf("RLIMIT_FSIZE is %d already", old.Cur)
+	}
+	path := filepath.Join(t.TempDir(), "stdout.log")
+	var rep reports
+	failed := make(chan struct{}, 1)
+	s, err := Open(path, nil, MaxSize(300), Report(func(line string) {
+		rep.add(line)
+		if strings.HasPrefix(line, "unable to write ") {
+			select {
+			case failed <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	// The limit applies to every file of the process (SIGXFSZ is ignored
+	// by the Go runtime): no other test runs meanwhile.
+	lim := old
+	lim.Cur = limit
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	restore := sync.OnceFunc(func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+			t.Error(err)
+		}
+	})
+	defer restore()
+	lengths := map[string]int{"a": 119, "b": 119, "s": 49, "u": 10}
+	line := func(id string) string { return workerLine(id, 0, lengths[id]) }
+	// Queued at once, so that the writer most likely writes b and s to
+	// the fresh file in the millisecond of the rotation, before it has
+	// lumberjack reopen it for appending.
+	for _, id := range []string{"a", "a", "b", "b", "s"} {
+		s.WriteLine(line(id)) // a a | rotation | b b s: 240 + 50 bytes, cut at 250
+	}
+	wait(t, failed, "the report of the failed write")
+	restore()
+	s.WriteLine(line("u")) // 11 bytes after the 240 of b b
+	err = s.Close()
+	if !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("Close: %v, want the failed write with EFBIG", err)
+	}
+	var got []string
+	for _, f := range readLog(t, path) {
+		got = append(got, fmt.Sprintf("%q", f.lines))
+	}
+	want := []string{
+		fmt.Sprintf("%q", []string{line("a"), line("a")}),
+		fmt.Sprintf("%q", []string{line("b"), line("b"), line("u")}),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("files hold\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	fs := s.(*fileSink).rep
+	if fs.lostLines != 1 || fs.lostBytes != 50 {
+		t.Errorf("%d bytes (%d lines) reported lost, want s's 50 bytes (1 line)", fs.lostBytes, fs.lostLines)
+	}
 }

@@ -172,9 +172,13 @@ func (w *fileWriter) writeChunk(p []byte) {
 	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 		err = pe.Err // the report names the file already
 	}
+	// A short write (a full disk): keep the whole lines it wrote, and
+	// take back the part of a line after them, so that the file still
+	// ends with a whole line.
+	whole := bytes.LastIndexByte(p[:n], '\n') + 1
+	w.size += int64(whole)
+	p, n = p[whole:], n-whole
 	if n > 0 {
-		// Take back the part of a line a short write left (a full
-		// disk), so the file still ends with a whole line.
 		if terr := w.truncate(); terr != nil {
 			w.size += int64(n)
 			err = errors.Join(err, fmt.Errorf("truncate a partly written line: %w", terr))
