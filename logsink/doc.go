@@ -50,10 +50,11 @@
 // one's mode and owner, and its mill goroutine gzips the rotated files
 // (the .gz complete and closed before the rotated file is deleted; a
 // partial .gz deleted when the compression fails) and deletes those
-// beyond MaxFiles (MaxBackups). Its own size limit is set out of reach (2 PiB): it counts
-// whole MiB, and would rotate in the middle of a batch. The writer counts
-// bytes (a stat when the file is opened, then what it writes) and calls
-// Rotate itself. Where lumberjack falls short, the writer makes up:
+// beyond MaxFiles (MaxBackups). Its own size limit is set out of reach
+// (2 PiB): it counts whole MiB, and would rotate in the middle of a
+// batch. The writer counts bytes (a stat when the file is opened, then
+// what it writes) and calls Rotate itself. Where lumberjack falls short,
+// the writer makes up:
 //
 //   - Names. lumberjack names a rotated file by the millisecond and
 //     renames over a file of that name, so two rotations in a millisecond
@@ -102,5 +103,5 @@
 //     lumberjack does not fsync the .gz before it deletes the rotated
 //     file, so a file rotated seconds before may be lost with it.
 //   - lumberjack's mill goroutine is never stopped: one idle goroutine
-//     stays behind per closed file sink with MaxSize.
+//     stays behind per closed file sink.
 package logsink
