@@ -25,6 +25,12 @@ const (
 	// pollEvery is how often Close looks at the directory while it waits
 	// for the compressions.
 	pollEvery = 5 * time.Millisecond
+	// stallTimeout is how long Close waits for the compressions while
+	// the directory shows no progress: a rotated file that stays, with a
+	// .gz that does not grow, is most likely one whose compression failed.
+	// (gzip writes out a block at least every few MiB of input, and the
+	// mill reads tens of MiB a second.)
+	stallTimeout = time.Second
 )
 
 // backups watches a log's rotated files, which lumberjack's mill
@@ -131,16 +137,23 @@ func (b *backups) check(rep *reporter) {
 	}
 }
 
-// await waits until no rotated file is left uncompressed, at most
-// timeout, and reports those that are. Close calls it once the writer is
-// done, so that no rotation adds to them: every file it waits for was
-// there when lumberjack's mill was last woken (by a rotation, or by the
-// first write, for what earlier runs left).
+// await waits until no rotated file is left uncompressed, and reports
+// those that are when it gives up: after timeout, or once the mill has
+// shown no progress (no rotated file gone, no .gz grown) for
+// stallTimeout, since a compression that failed looks like one that has
+// not begun. Close calls it once the writer is done, so that no rotation
+// adds to them: every file it waits for was there when lumberjack's mill
+// was last woken (by a rotation, or by the open, for what earlier runs
+// left).
 func (b *backups) await(rep *reporter, timeout time.Duration) {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
+	var (
+		progress   string // the rotated files left, and the size of their .gz
+		progressAt = start
+	)
 	for {
 		now := time.Now()
 		plain, err := b.scan(now)
@@ -151,16 +164,33 @@ func (b *backups) await(rep *reporter, timeout time.Duration) {
 		if len(plain) == 0 {
 			return
 		}
-		if now.After(deadline) {
+		if p := gzSizes(plain); p != progress {
+			progress, progressAt = p, now
+		}
+		if now.After(deadline) || now.Sub(progressAt) >= stallTimeout {
 			for _, name := range plain {
 				if !b.reported[name] {
 					b.reported[name] = true
 					rep.failed("unable to compress "+name,
-						fmt.Errorf("still not compressed %v after the log was closed (lumberjack's mill does not say why); the next run tries again", timeout))
+						fmt.Errorf("still not compressed %v after the log was closed (lumberjack's mill does not say why); the next run tries again",
+							now.Sub(start).Round(time.Millisecond)))
 				}
 			}
 			return
 		}
 		<-tick.C
 	}
+}
+
+// gzSizes describes the .gz of each of plain, as far as it is written.
+func gzSizes(plain []string) string {
+	var sb strings.Builder
+	for _, name := range plain {
+		size := int64(-1)
+		if fi, err := os.Lstat(name + compressSuffix); err == nil {
+			size = fi.Size()
+		}
+		fmt.Fprintf(&sb, "%s %d\n", name, size)
+	}
+	return sb.String()
 }

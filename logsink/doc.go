@@ -32,9 +32,9 @@
 //   - A rotated file gets a name that no file has, and, unless the wall
 //     clock was stepped back, a later name than the file rotated before it
 //     (see below: lumberjack alone promises neither).
-//   - Close returns once the rotated files are compressed (or after
-//     flushTimeout, 5 s), so that stopping naught does not cut a
-//     compression short.
+//   - Close returns once the rotated files are compressed (or when it
+//     gives up on them, see below), so that stopping naught does not cut
+//     a compression short.
 //   - Attach's done channel closes once the worker's last line has been
 //     written (or dropped), so a dying worker's output is drained before it
 //     is forgotten.
@@ -91,11 +91,12 @@
 //     directory after each rotation and reports a rotated file that has
 //     stayed uncompressed for a minute ("unable to compress …: still not
 //     compressed …"); Close polls the directory until no rotated file is
-//     left uncompressed and reports, after flushTimeout, those that are.
-//     What is lost is the reason (a full disk, a permission, …), and the
-//     quickness: Close waits the full flushTimeout for a compression
-//     that failed, since it cannot tell it from a slow one. The mill
-//     tries again after every rotation, and at the next run's Open.
+//     left uncompressed, and reports those that are when it gives up:
+//     after flushTimeout, or once the directory has shown no progress
+//     (no rotated file gone, no .gz grown) for a second, as it does when
+//     a compression failed. What is lost is the reason (a full disk, a
+//     permission, …), and a second at Close. The mill tries again after
+//     every rotation, and at the next run's Open.
 //   - Process death. If naught dies while the mill compresses, the
 //     rotated file is still there (lumberjack deletes it only after the
 //     .gz is complete) next to a partial .gz, which the next run's mill

@@ -449,8 +449,9 @@ func TestCompressionFailureIsReported(t *testing.T) {
 		return path, left
 	}
 	// lumberjack's mill does not report a failure: Close tells it from a
-	// compression still running only when its wait for the mill is up.
-	// Shorten that wait.
+	// compression not begun only when it gives up waiting, after a second
+	// without progress (the Stall subtest) or its flushTimeout. Shorten
+	// the latter.
 	shortWait := func(s Sink) { s.(*fileSink).flushTimeout = 300 * time.Millisecond }
 	check := func(t *testing.T, report, left string) {
 		if !strings.Contains(report, "unable to compress "+left) {
@@ -490,6 +491,25 @@ func TestCompressionFailureIsReported(t *testing.T) {
 		waitUntil(t, "a report", func() bool { return strings.Contains(strings.Join(rep.all(), "\n"), "unable to compress "+left) })
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
+		}
+		check(t, strings.Join(rep.all(), "\n"), left)
+	})
+	t.Run("Stall", func(t *testing.T) {
+		// Close gives up once the directory shows no progress, long
+		// before its flushTimeout.
+		path, left := setup(t)
+		var rep reports
+		s, err := Open(path, nil, MaxSize(1000), Report(rep.add))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.WriteLine("new")
+		start := time.Now()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d >= flushTimeout-time.Second {
+			t.Errorf("Close took %v, want about %v", d, stallTimeout)
 		}
 		check(t, strings.Join(rep.all(), "\n"), left)
 	})
