@@ -338,12 +338,21 @@ func (s *sinkSet) open(dest string, std *os.File) (logsink.Sink, error) {
 	return sink, nil
 }
 
-// close closes the sinks, the last opened first.
+// close closes the sinks: the workers' sinks together (each may wait up to
+// a few seconds for its compressions, and a stop budget inside a container's
+// grace period cannot afford them one after another), then the first
+// opened, naught's log, which their Close reports into.
 func (s *sinkSet) close() error {
-	var errs []error
-	for i := len(s.order) - 1; i >= 0; i-- {
-		errs = append(errs, s.order[i].Close())
+	if len(s.order) == 0 {
+		return nil
 	}
+	errs := make([]error, len(s.order))
+	var wg sync.WaitGroup
+	for i, sink := range s.order[1:] {
+		wg.Go(func() { errs[i+1] = sink.Close() })
+	}
+	wg.Wait()
+	errs[0] = s.order[0].Close()
 	return errors.Join(errs...)
 }
 
