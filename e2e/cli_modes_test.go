@@ -624,3 +624,44 @@ func cliNamespaceInit(t *testing.T, r *running) int {
 	}
 	return init
 }
+
+// A full disk under the workers' log: naught still stops when asked, and
+// says that the logs are incomplete (exit 1) instead of "unable to start".
+func TestCLIStopWithFullLogDisk(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t)
+	s.script("server.js")
+	disk := s.path("disk")
+	if err := os.Mkdir(disk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", disk).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", disk, err, out)
+		}
+	})
+	spew := s.path("spew.js")
+	if err := os.WriteFile(spew, []byte("for (let i = 0; i < 4000; i++) console.log(`line ${i} `.padEnd(99, 'x'));\nrequire('./server.js');\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fg := s.foreground(nil, "--stdout", filepath.Join(disk, "stdout.log"), "--max-log-size", "0", "spew.js")
+	fg.waitOutput(t, fg.stdout, cliWorkersOnline(1))
+	cliWaitLog(s, "naught.log", "the report of the full disk", false, func(log string) bool {
+		return strings.Contains(log, "stdout.log")
+	})
+	if err := fg.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := fg.wait(t); code != 1 {
+		t.Errorf("exit %d, want 1: the logs lost lines", code)
+	}
+	if !strings.Contains(fg.stderr.String(), "naught stopped, but the logs are incomplete: ") || strings.Contains(fg.stderr.String(), "unable to start daemon") {
+		t.Errorf("a stop with lost log lines must say so, not that the start failed:\n%s", fg.stderr)
+	}
+	if !strings.HasSuffix(cliLogEvents(s, "naught.log"), cliEv("Shutdown", 0, 0, 0, 0)) {
+		t.Errorf("naught.log must end with Shutdown:\n%s", s.read("naught.log"))
+	}
+}

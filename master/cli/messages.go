@@ -21,5 +21,8 @@ const (
 
 // naught's own words.
 const (
-	msgDaemonModeAsPID1 = "naught is PID 1 (a container's init): --daemon-mode true would detach the daemon and end the container; use --daemon-mode false (the default as PID 1)"
+	// A foreground naught stopped, but its log sinks could not write or
+	// compress everything at Close.
+	msgStoppedLogsIncomplete = "naught stopped, but %s\n"
+	msgDaemonModeAsPID1      = "naught is PID 1 (a container's init): --daemon-mode true would detach the daemon and end the container; use --daemon-mode false (the default as PID 1)"
 )

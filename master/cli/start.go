@@ -285,6 +285,10 @@ func runForeground(env *Env, cfg daemon.Config) int {
 		return exitOK
 	case errors.Is(err, master.ErrBootFailed):
 		fmt.Fprint(env.Stderr, msgCrashedWithoutBoot)
+	case errors.Is(err, daemon.ErrLogsIncomplete):
+		// Stopped, but not every line reached its log: exit non-zero so
+		// that a supervisor shows it, without claiming the start failed.
+		fmt.Fprintf(env.Stderr, msgStoppedLogsIncomplete, err)
 	default:
 		fmt.Fprintf(env.Stderr, msgUnableToStartDaemon, err)
 	}

@@ -52,6 +52,11 @@ type Config struct {
 	Backoff master.Backoff `json:"backoff"`
 }
 
+// ErrLogsIncomplete is in Run's error when the workers stopped but the logs
+// could not all be written or compressed when they were closed (a full or
+// hung disk): the stop itself went as asked, the logs say what is missing.
+var ErrLogsIncomplete = errors.New("the logs are incomplete")
+
 // Run runs a daemon until its workers have shut down. Every event goes to
 // announce too, if not nil (the CLI that started it). It returns
 // master.ErrBootFailed when the first workers died before they were online.
@@ -64,7 +69,11 @@ func Run(ctx context.Context, cfg Config, announce func(control.Event)) (err err
 	reports := &reportTo{}
 	sinkOpts := []logsink.Option{logsink.MaxSize(cfg.MaxLogSize), logsink.MaxFiles(cfg.MaxLogFiles), logsink.Report(reports.line)}
 	sinks := sinkSet{opts: sinkOpts}
-	defer func() { err = errors.Join(err, sinks.close()) }()
+	defer func() {
+		if cerr := sinks.close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("%w: %w", ErrLogsIncomplete, cerr))
+		}
+	}()
 	log, err := sinks.open(cfg.Log, os.Stderr)
 	if err != nil {
 		return fmt.Errorf("unable to open the log %s: %w", cfg.Log, err)
