@@ -85,22 +85,7 @@ func dockerCmd(timeout time.Duration, args ...string) (string, error) {
 // dockerRun runs the docker CLI with separate output streams.
 func dockerRun(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c := exec.CommandContext(ctx, "docker", args...)
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	err := c.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("docker %s: no answer in 2m\n%s%s", strings.Join(args, " "), &stdout, &stderr)
-	}
-	code := 0
-	if exitErr, ok := err.(*exec.ExitError); ok {
-		code = exitErr.ExitCode()
-	} else if err != nil {
-		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
-	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return runBounded(t, exec.Command("docker", args...), 2*time.Minute)
 }
 
 func buildDockerWorld() (*dockerWorld, error) {

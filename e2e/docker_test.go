@@ -192,28 +192,7 @@ func TestDockerComposeSidecarDeploys(t *testing.T) {
 		t.Helper()
 		c := exec.Command("docker-compose", append([]string{"-p", project, "-f", filepath.Join("..", "docker", "compose.yaml")}, args...)...)
 		c.Env = append(os.Environ(), "NAUGHT_EXAMPLE_IMAGE="+w.example, fmt.Sprintf("NAUGHT_EXAMPLE_PORT=127.0.0.1:%d", port))
-		var stdout, stderr strings.Builder
-		c.Stdout, c.Stderr = &stdout, &stderr
-		done := make(chan error, 1)
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { done <- c.Wait() }()
-		var err error
-		select {
-		case err = <-done:
-		case <-time.After(2 * time.Minute):
-			_ = c.Process.Kill()
-			<-done
-			t.Fatalf("docker-compose %s: no answer in 2m\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
-		}
-		code := 0
-		if exitErr, ok := err.(*exec.ExitError); ok {
-			code = exitErr.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+		return runBounded(t, c, 2*time.Minute)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -192,27 +192,34 @@ func (s *sandbox) runIn(dir string, extraEnv []string, args ...string) result {
 	s.t.Helper()
 	c := s.cmd(extraEnv, args...)
 	c.Dir = dir
+	return runBounded(s.t, c, waitFor)
+}
+
+// runBounded runs c to completion and returns its exit code and output; it
+// kills c and fails the test if c has not finished within timeout.
+func runBounded(t *testing.T, c *exec.Cmd, timeout time.Duration) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	if err := c.Start(); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(waitFor):
+	case <-time.After(timeout):
 		_ = c.Process.Kill()
 		<-done
-		s.t.Fatalf("naught %s did not finish in %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), waitFor, stdout.String(), stderr.String())
+		t.Fatalf("%s did not finish in %s\nstdout: %s\nstderr: %s", strings.Join(c.Args, " "), timeout, stdout.String(), stderr.String())
 	}
 	code := 0
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		code = exitErr.ExitCode()
 	} else if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
