@@ -32,6 +32,11 @@ var startOrder = []string{"worker-count", "ipc-file", "log", "stdout", "stderr",
 // flush its logs and exit before the engine sends SIGKILL.
 const containerStopTimeout = 8 * time.Second
 
+// containerStopTimeoutSeconds is containerStopTimeout as start's help states
+// it, so that the help (and the tests that read the default from it) cannot
+// drift from the value used.
+var containerStopTimeoutSeconds = strconv.FormatFloat(containerStopTimeout.Seconds(), 'f', -1, 64)
+
 func startCommand() command {
 	return command{
 		name:     "start",
@@ -57,7 +62,7 @@ func startCommand() command {
 
     stop-timeout is how many seconds (fractional allowed) a stop asked for
     by SIGTERM or SIGINT waits for the workers before it kills the
-    stragglers and exits; none waits for ever. As PID 1 it defaults to 8,
+    stragglers and exits; none waits for ever. As PID 1 it defaults to ` + containerStopTimeoutSeconds + `,
     inside docker stop's default grace period of 10 seconds. naught stop
     takes its own --timeout.
 
@@ -72,7 +77,7 @@ func startCommand() command {
 			"worker-count": "1", "ipc-file": "naught.ipc", "log": "naught.log", "stdout": "stdout.log",
 			"stderr": "stderr.log", "max-log-size": "10485760", "max-log-files": "0", "cwd": ".", "daemon-mode": "true",
 			"node-args": "''", "pid-file": "naught.pid", "remove-old-ipc": "false", "ipc-mode": "0600", "ipc-group": "''",
-			"stop-timeout": "none (8 as PID 1)",
+			"stop-timeout": "none (" + containerStopTimeoutSeconds + " as PID 1)",
 		}, startOrder...),
 		flags:   startFlags,
 		minArgs: 1,
