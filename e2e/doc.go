@@ -6,4 +6,7 @@
 // Every process a test starts carries NAUGHT_E2E_MARK=<test-unique value>
 // in its environment, and the test's cleanup kills whatever still carries
 // it — daemon, workers and their children alike.
+// The Docker tests (docker_test.go) likewise remove every container they
+// start at their cleanup, and TestMain removes whatever carries the run's
+// naught-e2e label (containers, volumes, the images it built).
 package e2e
